@@ -1,0 +1,159 @@
+"""The planning engine: answers + catalog + settings + date in, Plan out. Pure: no printing, files or clock."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from generator import __version__
+from generator.answers import LoadedAnswers
+from generator.catalog import Catalog
+from generator.errors import Problem, UserError
+from generator.plan.cost import api_request_usd, one_off_costs, roi
+from generator.plan.data import example_tokens, plan_data, prompt_tokens_after_tuning
+from generator.plan.decision import decide
+from generator.plan.evaluation import plan_evaluation
+from generator.plan.inputs import Inputs
+from generator.plan.models import Assumption, BaseModelChoice, Meta, Plan, ProviderStatus, Training
+from generator.plan.provider import hosted_usable, provider_status
+from generator.plan.risks import plan_risks
+from generator.plan.rollout import plan_rollout, serving_gpus
+from generator.plan.selection import candidates_table, rank_models, why_chosen
+from generator.plan.settings import Settings
+from generator.plan.training import Setup, hardware, hyperparameters
+
+# Generation runs forward passes only: roughly a third of a training step's FLOPs per token (2N of 6N).
+FORWARD_SHARE_OF_TRAINING = 1 / 3
+EVAL_RUNS = 3  # zero-shot, few-shot and tuned each read the held-out set
+
+
+def _assumptions(loaded: LoadedAnswers) -> list[Assumption]:
+    out = [Assumption(field=i.field, value=str(i.value), how=i.how, kind=i.kind) for i in loaded.inferred]
+    out += [Assumption(field=a.field, value=f"{a.old!r} -> {a.new!r}", how=a.reason, kind="adjusted")
+            for a in loaded.adjustments]
+    out += [Assumption(field=w.field, value="", how=f"{w.message} — {w.fix}" if w.fix else w.message,
+                       kind="warning") for w in loaded.warnings]
+    return out
+
+
+def _hosted_cost(inp: Inputs, status: ProviderStatus, dataset_tokens: int, epochs: int) -> tuple[float, float, str]:
+    """(training $, monthly inference $, how) of the provider's tuned model."""
+    entry = inp.catalog.provider(inp.answers.provider)
+    model = next(m for m in entry.models if m.id == status.hosted_model)
+    f = inp.facts
+    train = dataset_tokens * epochs * (model.training_usd_per_1m_tokens or 0.0) / 1e6
+    per_req = api_request_usd(prompt_tokens_after_tuning(inp) + f.avg_input_tokens, f.avg_output_tokens,
+                              model.input_usd_per_1m or 0.0, model.output_usd_per_1m or 0.0)
+    return train, per_req * f.monthly_requests, f"{model.id} tuned on {entry.platform}, billed per token"
+
+
+def _execution(setup: Setup, hp_eval_steps: int) -> list[str]:
+    where = f"{setup.gpu_count}x {setup.gpu.id}" + (f" ({setup.strategy.upper()})" if setup.gpu_count > 1 else "")
+    return [
+        f"Runs on {where}: `make train` (one GPU) or `accelerate launch --config_file "
+        f"configs/accelerate/{'multi_gpu' if setup.strategy == 'ddp' else setup.strategy if setup.gpu_count > 1 else 'single_gpu'}.yaml "
+        "scripts/train.py --config configs/train.yaml`.",
+        "Monitor train and validation loss, gradient norm, learning rate and tokens/s (TensorBoard or trackio "
+        "via `--report_to`); a rising validation loss with falling train loss is over-fitting.",
+        f"Checkpoint and evaluate every {hp_eval_steps} steps; keep the best checkpoint by validation loss "
+        "(load_best_model_at_end) and at most 3 on disk; `make train` resumes from the last one.",
+        "Early stopping ends the run when validation loss stops improving.",
+    ]
+
+
+def _iteration(primary: str) -> list[str]:
+    return [
+        f"Error analysis after each `make eval`: confusion matrix / wrong answers beside the base model's, "
+        f"per-slice {primary}.",
+        "Turn the biggest error cluster into 50-200 new, validated training examples (never from the held-out "
+        "set), then retrain and re-evaluate against the same frozen held-out set.",
+        "Retrain when: the held-out gates fail; production drift (the A/B guardrails or weekly sampled "
+        "quality drop 2+ points); the label set or output format changes; a better base model enters the "
+        "catalog.",
+    ]
+
+
+def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, today: date) -> Plan:
+    facts = loaded.effective_facts()
+    inp = Inputs(answers=loaded.answers, facts=facts, catalog=catalog, settings=settings, today=today,
+                 assumptions=_assumptions(loaded))
+    decision = decide(inp)
+    status = provider_status(inp)
+    evaluation = plan_evaluation(inp)
+    data = plan_data(inp, evaluation.heldout_size)
+    lora_r = int(settings.value("hyperparameters.lora_r"))
+    ranked = rank_models(inp, lora_r)
+    usable = [r for r in ranked if not r.excluded]
+    if not usable:
+        raise UserError(Problem("facts.gpu", "no catalog model can be trained on the GPU(s) and license given",
+                                "name a larger GPU or more GPUs (facts.gpu, facts.gpu_count), or allow "
+                                "non-commercial licenses (facts.commercial_use: false)"))
+    top = usable[0]
+    setup = top.setup
+    assert setup is not None
+    hp, reasons = hyperparameters(inp, top.entry, setup, lora_r, data.split.train)
+    hw = hardware(setup)
+
+    if not decision.fine_tune_warranted:
+        method = "none"
+        why = (f"The decision matrix recommends {decision.recommendation.replace('_', ' ')}: do not train yet. "
+               f"The configuration below is what fine-tuning would use if the baseline proves prompting "
+               f"insufficient ({setup.method} on {setup.gpu_count}x {setup.gpu.id}).")
+    elif loaded.answers.infrastructure == "api_fine_tune" and hosted_usable(status):
+        method = "hosted"
+        why = (f"{status.name} accepts tuning jobs on {today.isoformat()} and {status.hosted_model} serves beyond "
+               "the 12-month horizon; the open-weights configuration below is generated too, as the "
+               "migration path.")
+    else:
+        method = setup.method
+        why = reasons["method"]
+        if loaded.answers.infrastructure == "api_fine_tune":
+            why = f"Hosted tuning is not usable ({status.alternative or 'see Provider'}): {why}"
+
+    lo_h, hi_h = setup.compute.gpu_hours
+    p_lo, p_hi = setup.gpu.usd_per_hour_range
+    training_usd = setup.usd
+    training_range = (lo_h * p_lo, hi_h * p_hi)
+    hosted_training, monthly, ft_how = 0.0, 0.0, ""
+    if method == "hosted":
+        hosted_training, monthly, ft_how = _hosted_cost(inp, status, data.dataset_tokens, hp.epochs)
+        training_usd, training_range = 0.0, (0.0, 0.0)
+    eval_tokens = EVAL_RUNS * data.split.heldout * example_tokens(inp)
+    eval_hours = eval_tokens / (setup.compute.tokens_per_second[0] / FORWARD_SHARE_OF_TRAINING) / 3600
+    eval_usd = eval_hours * setup.gpu.usd_per_hour
+    cost = one_off_costs(inp, data, training_usd, training_range, hosted_training, eval_usd)
+
+    n_serve, serve_why = serving_gpus(inp, top.entry, setup.gpu)
+    if method != "hosted":
+        monthly = n_serve * float(settings.value("serving.hours_per_month")) * setup.gpu.usd_per_hour
+        ft_how = f"self-hosted on {n_serve}x {setup.gpu.id} around the clock ({serve_why})"
+        serving = (f"vLLM serving {top.entry.hf_id} with the LoRA adapter (--enable-lora; several adapters can "
+                   f"share one base) on {n_serve}x {setup.gpu.id}" if setup.method != "full"
+                   else f"vLLM serving the fine-tuned {top.entry.id} on {n_serve}x {setup.gpu.id}")
+    else:
+        serving = f"{status.name}: the tuned {status.hosted_model} endpoint"
+    per_request = monthly / max(facts.monthly_requests, 1)
+    rollout = plan_rollout(inp, serving, n_serve if method != "hosted" else 0, monthly, per_request)
+
+    training = Training(method=method, open_weights_method=setup.method, why=why, hyperparameters=hp, reasons=reasons, hardware=hw,
+                        execution=_execution(setup, hp.eval_steps), iteration=_iteration(evaluation.primary_metric))
+    runner_up = usable[1] if len(usable) > 1 else None
+    e = top.entry
+    return Plan(
+        meta=Meta(project_name=loaded.answers.project_name or loaded.answers.slug, slug=loaded.answers.slug,
+                  today=today.isoformat(), ftplan_version=__version__, answers_source=loaded.source,
+                  task_type=facts.task_type, labels=list(facts.labels)),
+        decision=decision,
+        provider=status,
+        base_model=BaseModelChoice(id=e.id, hf_id=e.hf_id, params_b=e.params_b, license=e.license,
+                                   commercial_use=e.commercial_use, context_length=e.context_length,
+                                   why=why_chosen(inp, top, runner_up)),
+        candidates=candidates_table(ranked),
+        data=data,
+        training=training,
+        cost=cost,
+        evaluation=evaluation,
+        rollout=rollout,
+        roi=roi(inp, cost, monthly, ft_how),
+        risks=plan_risks(inp, decision, data, evaluation, setup.method, hp),
+        assumptions=inp.assumptions,
+    )

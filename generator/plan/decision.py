@@ -1,0 +1,155 @@
+"""Should you fine-tune? A matrix over prompting, few-shot, RAG, fine-tuning and RAG + fine-tuning.
+
+Criteria follow the vendors' guidance (OpenAI model-optimization guide, Anthropic prompt-engineering overview,
+Google Vertex tuning overview): missing or changing knowledge -> retrieval; inconsistent format, style or a
+pattern hard to put into a prompt -> fine-tuning; little labelled data -> prompting; high volume with a long
+prompt -> fine-tuning pays back. Each score is -2..+2 and comes with the reason a reader can check.
+"""
+
+from __future__ import annotations
+
+from generator.plan.inputs import Inputs
+from generator.plan.models import Decision, MatrixRow, Option
+
+OPTIONS: tuple[Option, ...] = ("prompting", "few_shot", "rag", "fine_tune", "rag_and_fine_tune")
+# Simpler options win ties: a team should not fine-tune when prompting scores the same.
+SIMPLICITY = {opt: i for i, opt in enumerate(OPTIONS)}
+
+FORMAT_WORDS = ("format", "inconsistent", "style", "tone", "schema", "json", "structure", "voice", "label")
+KNOWLEDGE_WORDS = ("outdated", "stale", "doesn't know", "does not know", "documents", "knowledge base",
+                   "latest", "policy changes", "hallucinat", "internal docs", "wiki")
+STRUCTURED_TASKS = ("classification", "extraction", "code")
+# Monthly prompt tokens above which a shorter prompt on a smaller model pays for a fine-tune (~$400/month
+# at the reference API input price, see planning.yaml reference_api).
+HIGH_VOLUME_PROMPT_TOKENS = 1e9
+LOW_VOLUME_REQUESTS = 10_000
+TIGHT_LATENCY_MS = 500
+
+
+def _add(scores: dict[Option, dict[str, int]], reasons: dict[Option, list[str]], criterion: str,
+         deltas: dict[Option, int], reason: str) -> None:
+    for opt in OPTIONS:
+        scores[opt][criterion] = deltas.get(opt, 0)
+        if deltas.get(opt, 0):
+            reasons[opt].append(f"{criterion} {deltas[opt]:+d}: {reason}")
+
+
+def decide(inp: Inputs) -> Decision:
+    f, s = inp.facts, inp.settings
+    text = inp.text()
+    scores: dict[Option, dict[str, int]] = {o: {} for o in OPTIONS}
+    reasons: dict[Option, list[str]] = {o: [] for o in OPTIONS}
+
+    if f.knowledge_freshness in ("periodic", "realtime"):
+        weight = 2 if f.knowledge_freshness == "realtime" else 1
+        _add(scores, reasons, "knowledge_freshness",
+             {"rag": 2, "rag_and_fine_tune": 2, "fine_tune": -2 * weight, "prompting": -1, "few_shot": -1},
+             f"knowledge is {f.knowledge_freshness}: retrieval stays current, weights baked at training go stale")
+    else:
+        _add(scores, reasons, "knowledge_freshness", {"fine_tune": 1},
+             "knowledge is static: what the model learns in training stays true")
+
+    private = f.needs_private_knowledge or any(w in text for w in KNOWLEDGE_WORDS)
+    if private:
+        _add(scores, reasons, "private_knowledge",
+             {"rag": 2, "rag_and_fine_tune": 2, "prompting": -2, "few_shot": -2, "fine_tune": -1},
+             "answers depend on documents the model has never seen: retrieve them; fine-tuning teaches "
+             "format, not facts")
+    else:
+        _add(scores, reasons, "private_knowledge", {"rag": -1, "rag_and_fine_tune": -1},
+             "no private documents are needed: retrieval adds latency and cost for nothing")
+
+    structured = f.task_type in STRUCTURED_TASKS
+    format_pain = any(w in (inp.answers.current_limitations or "").lower() for w in FORMAT_WORDS)
+    if structured or format_pain:
+        why = []
+        if structured:
+            why.append(f"a {f.task_type} task has a fixed output space that examples teach better than prose")
+        if format_pain:
+            why.append("the current limitations name format/style/label consistency")
+        _add(scores, reasons, "format_consistency",
+             {"fine_tune": 2, "rag_and_fine_tune": 1, "few_shot": 1, "prompting": -1}, "; ".join(why))
+    else:
+        _add(scores, reasons, "format_consistency", {"prompting": 1, "few_shot": 1},
+             f"a {f.task_type} task without named format problems: instructions may be enough")
+
+    prompt_tokens_month = f.monthly_requests * (f.current_prompt_tokens + f.avg_input_tokens)
+    if prompt_tokens_month >= HIGH_VOLUME_PROMPT_TOKENS:
+        _add(scores, reasons, "volume_and_prompt_length",
+             {"fine_tune": 2, "rag_and_fine_tune": 1, "few_shot": -2, "prompting": -1},
+             f"{f.monthly_requests:,} requests/month x {f.current_prompt_tokens + f.avg_input_tokens:,.0f} "
+             f"prompt tokens = {prompt_tokens_month / 1e9:.1f}B tokens/month: a tuned small model with a short "
+             "prompt cuts that bill")
+    elif f.monthly_requests < LOW_VOLUME_REQUESTS:
+        _add(scores, reasons, "volume_and_prompt_length",
+             {"fine_tune": -1, "rag_and_fine_tune": -1, "prompting": 1},
+             f"only {f.monthly_requests:,} requests/month: training and hosting cannot pay back")
+    else:
+        _add(scores, reasons, "volume_and_prompt_length", {},
+             "moderate volume: cost does not decide")
+
+    if f.latency_p95_ms is not None and f.latency_p95_ms < TIGHT_LATENCY_MS:
+        _add(scores, reasons, "latency",
+             {"fine_tune": 2, "rag": -1, "rag_and_fine_tune": -1, "few_shot": -1, "prompting": -1},
+             f"p95 latency budget {f.latency_p95_ms:.0f} ms: a small tuned model with a short prompt answers "
+             "fastest; retrieval and long prompts add time")
+
+    minimum = int(s.value("data.minimum_examples"))
+    floor = int(s.value("data.hard_floor_examples"))
+    n = f.examples_available
+    if n < floor:
+        _add(scores, reasons, "data_volume",
+             {"fine_tune": -3, "rag_and_fine_tune": -3, "few_shot": 2, "prompting": 1},
+             f"{n:,} labelled examples is below the {floor}-example floor where tuning shows an effect "
+             f"({s.source('data.hard_floor_examples')})")
+    elif n < minimum:
+        _add(scores, reasons, "data_volume", {"fine_tune": -1, "rag_and_fine_tune": -1, "few_shot": 1},
+             f"{n:,} examples is under the {minimum} ftplan asks for a trustworthy held-out set")
+    else:
+        bonus = 2 if n >= 10 * minimum else 1
+        _add(scores, reasons, "data_volume", {"fine_tune": bonus, "rag_and_fine_tune": bonus},
+             f"{n:,} labelled examples: enough to train and to hold out a frozen test set")
+
+    if f.baseline_score is not None and f.target_score is not None:
+        gap = f.target_score - f.baseline_score
+        if gap <= 0.02:
+            _add(scores, reasons, "baseline_gap", {"prompting": 1, "few_shot": 1, "fine_tune": -1},
+                 f"the current approach ({f.baseline_score:.2f}) is within {gap:.2f} of the target: "
+                 "better prompts may close it")
+        elif gap >= 0.05:
+            _add(scores, reasons, "baseline_gap", {"fine_tune": 1, "rag_and_fine_tune": 1, "prompting": -1},
+                 f"a {gap:.2f} gap between current ({f.baseline_score:.2f}) and target ({f.target_score:.2f}) "
+                 "is more than prompt tweaks usually close")
+
+    if f.data_sensitivity == "restricted":
+        hosted = inp.answers.provider != "open_source"
+        _add(scores, reasons, "data_sensitivity",
+             {"fine_tune": 1, "prompting": -2 if hosted else 0, "few_shot": -2 if hosted else 0,
+              "rag": -1 if hosted else 0},
+             "restricted data may not leave your machines: open weights on your own GPU keep it in"
+             + ("; the hosted provider's prompting does not" if hosted else ""))
+
+    if inp.answers.budget == "minimal":
+        _add(scores, reasons, "budget", {"fine_tune": -1, "rag_and_fine_tune": -2, "prompting": 1},
+             "a minimal budget favours what needs no training run or extra infrastructure")
+
+    rows = [MatrixRow(option=o, scores=scores[o], total=sum(scores[o].values()), reasons=reasons[o])
+            for o in OPTIONS]
+    best = max(rows, key=lambda r: (r.total, -SIMPLICITY[r.option]))
+    if n < floor and best.option in ("fine_tune", "rag_and_fine_tune"):
+        best = max((r for r in rows if "fine_tune" not in r.option), key=lambda r: r.total)
+    warranted = best.option in ("fine_tune", "rag_and_fine_tune")
+
+    proof = [
+        f"Freeze a held-out set before any training and score the current approach on it "
+        f"({f.metric or 'the success metric'}): that is the baseline every later number is compared with.",
+        "Run zero-shot and few-shot prompting of the chosen base model on the same held-out set "
+        "(`make baseline`): fine-tuning is justified only if these stay below the target.",
+    ]
+    if private:
+        proof.append("Measure retrieval recall@k on questions whose answer is in your documents before tuning.")
+    runner_up = sorted(rows, key=lambda r: (-r.total, SIMPLICITY[r.option]))[1]
+    summary = (f"{best.option.replace('_', ' ')} scores {best.total:+d} against {runner_up.total:+d} for "
+               f"{runner_up.option.replace('_', ' ')}.")
+    return Decision(recommendation=best.option, summary=summary, matrix=rows, proof_required=proof,
+                    fine_tune_warranted=warranted)

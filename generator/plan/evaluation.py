@@ -1,0 +1,82 @@
+"""Evaluation: metrics by task type, a held-out set sized to detect the target difference, and gates.
+
+Held-out size for a paired comparison (Miller 2024, "Adding Error Bars to Evals", arXiv 2411.00640):
+n = (z_{1-alpha/2} + z_{1-beta})^2 * Var(d) / delta^2, with d_i = score_tuned_i - score_base_i. For right/wrong
+scores d is -1/0/+1 and Var(d) = P(disagree) - delta^2.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+from generator.plan.inputs import Inputs
+from generator.plan.models import Evaluation, Gate
+
+METRICS = {
+    "classification": ["accuracy", "macro_f1"],
+    "extraction": ["field_f1", "exact_match", "json_validity"],
+    "summarization": ["rouge_l", "chrf"],
+    "generation": ["rouge_l", "chrf"],
+    "chat": ["rouge_l", "chrf"],
+    "qa": ["exact_match", "rouge_l", "chrf"],
+    "translation": ["chrf", "rouge_l"],
+    "code": ["exact_match", "chrf"],
+}
+
+
+def z(p: float) -> float:
+    return NormalDist().inv_cdf(p)
+
+
+def heldout_size(alpha: float, power: float, delta: float, discordance: float) -> int:
+    var_d = max(discordance, delta) - delta**2
+    return math.ceil((z(1 - alpha / 2) + z(power)) ** 2 * var_d / delta**2)
+
+
+def target_delta(inp: Inputs) -> tuple[float, str]:
+    f = inp.facts
+    if f.baseline_score is not None and f.target_score is not None and f.target_score > f.baseline_score:
+        d = f.target_score - f.baseline_score
+        return d, f"the gap from the baseline {f.baseline_score:g} to the target {f.target_score:g}"
+    d = float(inp.settings.value("evaluation.default_delta"))
+    return d, inp.settings.source("evaluation.default_delta")
+
+
+def plan_evaluation(inp: Inputs) -> Evaluation:
+    f, s = inp.facts, inp.settings
+    metrics = METRICS[f.task_type]
+    primary = f.metric if f.metric in metrics else metrics[0]
+    if f.metric and f.metric not in metrics:
+        metrics = [f.metric, *metrics]
+        primary = f.metric
+    alpha, power = float(s.value("evaluation.alpha")), float(s.value("evaluation.power"))
+    delta, delta_why = target_delta(inp)
+    disc = float(s.value("evaluation.discordance_rate"))
+    n = heldout_size(alpha, power, delta, disc)
+    formula = (f"n = (z_{{1-{alpha}/2}} + z_{{{power}}})^2 x Var(d) / delta^2 = ({z(1 - alpha / 2):.2f} + "
+               f"{z(power):.2f})^2 x {max(disc, delta) - delta**2:.4f} / {delta:.3f}^2 = {n}; delta = {delta:.3f} "
+               f"({delta_why}); Var(d) from a planning discordance rate of {disc:g} "
+               f"({s.source('evaluation.discordance_rate')})")
+    gates = []
+    if f.target_score is not None:
+        gates.append(Gate(metric=primary, op=">=", threshold=f.target_score,
+                          reason=f"the success criterion: {inp.answers.success_criteria.strip()[:200]}"))
+    gates.append(Gate(metric=primary, op="delta_ci_low>", threshold=0.0,
+                      reason="the tuned model must beat the base model on the same held-out set: the lower "
+                             "end of the paired 95% CI of the difference is above zero"))
+    max_drop = float(s.value("evaluation.forgetting_max_drop"))
+    gates.append(Gate(metric="forgetting_probe", op="drop<=", threshold=max_drop,
+                      reason=s.source("evaluation.forgetting_max_drop")))
+    stat = ("McNemar's test (exact binomial when discordant pairs < 25)" if primary in ("accuracy", "exact_match")
+            else "a paired bootstrap")
+    return Evaluation(
+        metrics=metrics, primary_metric=primary, heldout_size=n, heldout_size_formula=formula,
+        comparison=(f"Zero-shot and few-shot prompting of the base model, the base model and the tuned model "
+                    f"all answer the same frozen held-out items; per item d = tuned - base, 95% CI by paired "
+                    f"bootstrap ({s.value('evaluation.bootstrap_resamples')} resamples), p-value by {stat}."),
+        forgetting_probe=("A small general-capability set (arithmetic, facts, instructions; "
+                          "data/forgetting_probe.jsonl, replaceable) scored before and after tuning: the drop "
+                          f"must stay within {max_drop:.0%}."),
+        gates=gates, baseline_score=f.baseline_score, target_score=f.target_score,
+    )

@@ -1,0 +1,63 @@
+"""Hosted fine-tuning availability on the plan's date, with the dates that decide it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from generator.plan.inputs import Inputs
+from generator.plan.models import ProviderStatus
+
+# A tuned model that retires inside the 12-month ROI horizon cannot pay back its training.
+ROI_HORIZON = timedelta(days=365)
+OPEN_WEIGHTS_ALTERNATIVE = (
+    "train an open-weight model with LoRA/QLoRA (this plan's open-weights path; the generated repo runs it)"
+)
+
+
+def provider_status(inp: Inputs) -> ProviderStatus:
+    pid = inp.answers.provider
+    today = inp.today
+    if pid == "open_source":
+        return ProviderStatus(
+            id=pid, name="Open-weight models", fine_tuning_available=True,
+            notes=["Open weights can be tuned on any GPU you rent or own; no provider can retire them."],
+        )
+    entry = inp.catalog.provider(pid, field="provider")
+    notes = [f"{n.date.isoformat()}: {n.text} ({n.source})" for n in entry.notes if n.date <= today]
+    for w in entry.tuning_windows:
+        if w.closes:
+            state = "closed" if w.closes <= today else "closes"
+            notes.append(f"Job creation for {w.audience.replace('_', ' ')} {state} on {w.closes.isoformat()}"
+                         + (f" ({w.note})" if w.note else "") + ".")
+    open_all = entry.tuning_open(today, "all")
+    open_active = entry.tuning_open(today, "active_orgs")
+    models = entry.open_models(today, "active_orgs" if open_active and not open_all else "all")
+    durable = [m for m in models if m.retires is None or m.retires - today > ROI_HORIZON]
+    for m in models:
+        if m.retires:
+            notes.append(f"{m.id}: tuned models stop serving on {m.retires.isoformat()} "
+                         f"({(m.retires - today).days} days after {today.isoformat()}).")
+    available = bool(models)
+    if not available:
+        notes.append(f"On {today.isoformat()} {entry.name} ({entry.platform}) accepts no new tuning jobs.")
+    elif not open_all:
+        notes.append(f"On {today.isoformat()} only organizations already using {entry.name} fine-tuning may "
+                     "create jobs; new or inactive ones cannot.")
+    if available and not durable:
+        notes.append("Every tunable model retires within the 12-month ROI horizon: a tuned model would stop "
+                     "serving before it pays back.")
+    best = min(durable, key=lambda m: m.training_usd_per_1m_tokens or 0.0) if durable else None
+    return ProviderStatus(
+        id=pid, name=f"{entry.name} ({entry.platform})", fine_tuning_available=available, notes=notes,
+        alternative="" if best and open_all else OPEN_WEIGHTS_ALTERNATIVE,
+        hosted_model=best.id if best else "",
+    )
+
+
+def hosted_usable(status: ProviderStatus) -> bool:
+    """Hosted tuning is planned only where everyone may start jobs and the tuned model outlives the ROI."""
+    return status.fine_tuning_available and bool(status.hosted_model) and not status.alternative
+
+
+def days_until(d: date, today: date) -> int:
+    return (d - today).days

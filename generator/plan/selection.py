@@ -1,0 +1,104 @@
+"""Base-model ranking: license, language, task fit, size for the task, memory on the GPU, cost."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from generator.catalog import BaseModelEntry
+from generator.plan.inputs import Inputs
+from generator.plan.models import Candidate
+from generator.plan.training import Setup, best_setup
+
+# Weights of the ranking score; task fit matters most, then the size band, then cost and recency.
+TASK_FIT_POINTS = 3.0
+SIZE_BAND_POINTS = 2.0
+INSTRUCT_POINTS = 0.5
+RECENT_POINTS = 0.5
+RECENT_DAYS = 540  # released within ~18 months counts as current
+COST_POINTS_PER_DECADE = 0.5
+
+
+@dataclass(frozen=True)
+class Ranked:
+    entry: BaseModelEntry
+    setup: Setup | None
+    score: float
+    excluded: str  # why it cannot be used; "" when usable
+    task_fit: bool
+
+
+def _size_points(inp: Inputs, params_b: float) -> float:
+    band = inp.settings.raw(f"model_size_by_task.{inp.facts.task_type}")
+    lo, hi = float(band["min_b"]), float(band["max_b"])
+    if lo <= params_b <= hi:
+        return SIZE_BAND_POINTS
+    distance = math.log2(lo / params_b) if params_b < lo else math.log2(params_b / hi)
+    return SIZE_BAND_POINTS - distance
+
+
+def rank_models(inp: Inputs, lora_r: int) -> list[Ranked]:
+    f = inp.facts
+    max_b = float(inp.settings.value(f"budget_max_params_b.{inp.answers.budget}"))
+    ranked = []
+    for entry in inp.catalog.models:
+        excluded = ""
+        if f.commercial_use and not entry.commercial_use:
+            excluded = f"license {entry.license} does not allow commercial use"
+        elif missing := [lang for lang in f.languages if not entry.covers_language(lang)]:
+            excluded = f"does not list language(s) {', '.join(missing)}"
+        elif entry.params_b > max_b:
+            excluded = f"{entry.params_b:g}B is above the {inp.answers.budget} budget's {max_b:g}B"
+        setup = None if excluded else best_setup(inp, entry, lora_r)
+        if not excluded and setup is None:
+            excluded = "does not fit the available GPU(s) even with QLoRA"
+        fit = f.task_type in entry.strengths
+        score = 0.0
+        if setup:
+            recent = (inp.today - entry.released).days <= RECENT_DAYS
+            score = (TASK_FIT_POINTS * fit + _size_points(inp, entry.params_b)
+                     + INSTRUCT_POINTS * entry.instruct + RECENT_POINTS * recent
+                     - COST_POINTS_PER_DECADE * math.log10(1 + setup.usd))
+        ranked.append(Ranked(entry, setup, round(score, 2), excluded, fit))
+    ranked.sort(key=lambda r: (bool(r.excluded), -r.score, r.entry.params_b))
+    return ranked
+
+
+def candidates_table(ranked: list[Ranked]) -> list[Candidate]:
+    rows = []
+    for i, r in enumerate(ranked, start=1):
+        if r.excluded:
+            rec = f"excluded: {r.excluded}"
+        elif i == 1:
+            rec = "recommended"
+        elif i <= 3:
+            rec = "alternative"
+        else:
+            rec = "usable"
+        s = r.setup
+        rows.append(Candidate(
+            rank=i, id=r.entry.id, params_b=r.entry.params_b, license=r.entry.license,
+            commercial_use=r.entry.commercial_use, task_fit=r.task_fit,
+            method=f"{s.method} on {s.gpu_count}x {s.gpu.id}" if s else "-",
+            peak_memory_gb=round(s.memory.peak_memory_gb, 1) if s else 0.0, fits=s is not None,
+            gpu_hours=round(s.gpu_hours, 2) if s else 0.0, training_usd=round(s.usd, 2) if s else 0.0,
+            score=r.score, recommendation=rec,
+        ))
+    return rows
+
+
+def why_chosen(inp: Inputs, top: Ranked, runner_up: Ranked | None) -> str:
+    e, s = top.entry, top.setup
+    assert s is not None
+    parts = [
+        f"{e.id} ({e.params_b:g}B, {e.license}{', commercial use allowed' if e.commercial_use else ''})",
+        f"lists {inp.facts.task_type} among its strengths" if top.task_fit
+        else f"does not list {inp.facts.task_type} but scores best overall",
+        f"fits {s.gpu_count}x {s.gpu.id} with {s.method} at {s.memory.peak_memory_gb:.1f} GB",
+        f"trains for about ${s.usd:,.0f}",
+    ]
+    text = ", ".join(parts) + "."
+    if runner_up and runner_up.setup:
+        text += (f" Runner-up {runner_up.entry.id} scores {runner_up.score:.2f} against {top.score:.2f}; "
+                 "try it if the held-out gates fail.")
+    return text
