@@ -5,12 +5,38 @@ Every entry carries `source` and `as_of`: a number in a plan is a formula applie
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import datetime as dt
+import difflib
+import functools
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from generator.errors import CatalogError, Problem, UserError
+from generator.paths import configs_dir
 
 # Linear modules of a decoder layer, as PEFT names them in Llama-style models.
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
 ALL_LINEAR = ATTENTION_MODULES + MLP_MODULES
+
+# `model_type`s whose MLP is a plain up/down pair (no gate), read from their transformers modeling code.
+# Activation names alone cannot tell: Gemma's GeGLU uses gelu_pytorch_tanh, StarCoder2's plain MLP too.
+UNGATED_MODEL_TYPES = frozenset(
+    {"gpt2", "gpt_neox", "gptj", "gpt_bigcode", "phi", "falcon", "starcoder2", "opt", "bloom", "mpt"}
+)
 
 
 class Strict(BaseModel):
@@ -101,7 +127,411 @@ class Architecture(Strict):
             else int(cfg["intermediate_size"]),
             vocab_size=int(cfg["vocab_size"]),
             tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-            gated_mlp=act not in ("gelu_new", "gelu", "relu") or "gate" in str(cfg.get("mlp_type", "gate")),
+            gated_mlp=_gated_mlp(cfg, act),
             num_experts=experts,
             num_experts_per_tok=int(cfg.get("num_experts_per_tok") or cfg.get("experts_per_token") or 1),
         )
+
+
+def _gated_mlp(cfg: dict, act: str) -> bool:
+    """Gated (gate/up/down) unless the model type is known to use a plain MLP."""
+    model_type = str(cfg.get("model_type", ""))
+    if model_type in UNGATED_MODEL_TYPES:
+        return False
+    if model_type:
+        return True
+    # Unknown config without model_type: the classic plain-MLP activations suggest no gate.
+    return act not in ("gelu_new", "gelu", "relu")
+
+
+# Relative difference allowed between a model's stated size and the size its architecture implies:
+# the architecture ignores biases, routers and vision towers, so it lands within a few percent.
+PARAM_TOLERANCE = 0.10
+
+TaskType = Literal[
+    "classification", "extraction", "summarization", "generation", "chat", "code", "translation", "qa"
+]
+ProviderId = Literal["openai", "anthropic", "google", "cohere"]
+Audience = Literal["all", "new_orgs", "inactive_orgs", "active_orgs"]
+_ISO_LANGUAGE = r"[a-z]{2,3}"
+
+
+class Sourced(Strict):
+    """Where a number comes from and when it was true; every catalog entry carries both."""
+
+    source: str = Field(min_length=8, description="URL and title of the page the numbers come from")
+    as_of: dt.date = Field(description="the date the source was read")
+
+
+def _within(actual: float, stated: float, tolerance: float = PARAM_TOLERANCE) -> bool:
+    return abs(actual - stated) <= tolerance * stated
+
+
+class BaseModelEntry(Sourced):
+    """An open-weight base model the planner can pick, with its license and its architecture."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="catalog id, e.g. llama-3.1-8b-instruct")
+    hf_id: str = Field(pattern=r"^[\w.\-]+/[\w.\-]+$", description="Hugging Face repo id")
+    family: str = Field(min_length=1, description="e.g. llama-3, qwen3, gemma-3")
+    params_b: float = Field(gt=0, description="total parameters of the text model, billions")
+    active_params_b: float | None = Field(default=None, gt=0, description="MoE: parameters used per token")
+    context_length: int = Field(gt=0, description="max_position_embeddings / the card's context window")
+    license: str = Field(min_length=1, description="Hugging Face license tag (SPDX id where one exists)")
+    commercial_use: bool
+    license_notes: str = ""
+    languages: list[str] = Field(
+        min_length=1,
+        description="ISO 639-1 codes the card names; 'multilingual:<n>' when it claims n languages unnamed",
+    )
+    strengths: list[TaskType] = Field(min_length=1)
+    released: dt.date
+    instruct: bool = Field(description="instruction/chat tuned (has a chat template)")
+    architecture: Architecture
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(rf"{_ISO_LANGUAGE}|multilingual:[1-9]\d*", v)]
+        if bad:
+            raise ValueError(f"{bad} are not ISO 639-1 codes (e.g. 'en') or 'multilingual:<n>'")
+        return value
+
+    @model_validator(mode="after")
+    def _sizes_match_architecture(self) -> BaseModelEntry:
+        implied = self.architecture.param_count() / 1e9
+        if not _within(implied, self.params_b):
+            raise ValueError(
+                f"params_b {self.params_b} but the architecture implies {implied:.2f}B parameters: "
+                "check hidden_size, num_layers, intermediate_size and vocab_size against config.json"
+            )
+        moe = self.architecture.num_experts > 1
+        if moe != (self.active_params_b is not None):
+            raise ValueError("active_params_b is required for MoE models (num_experts > 1) and only for them")
+        if self.active_params_b is not None:
+            # Model cards differ on whether the input embedding (a lookup, no FLOPs) counts as active:
+            # gpt-oss's card leaves it out. Accept either convention.
+            active = self.architecture.active_param_count() / 1e9
+            lookup = self.architecture.vocab_size * self.architecture.hidden_size / 1e9
+            if not (_within(active, self.active_params_b) or _within(active - lookup, self.active_params_b)):
+                raise ValueError(
+                    f"active_params_b {self.active_params_b} but the architecture implies "
+                    f"{active:.2f}B active parameters"
+                )
+        return self
+
+    @property
+    def multilingual_count(self) -> int:
+        """Languages the card claims without naming them (0 when it names them all)."""
+        return max((int(v.split(":")[1]) for v in self.languages if v.startswith("multilingual:")), default=0)
+
+    def covers_language(self, code: str) -> bool:
+        """True when the card names the language, or claims broad multilingual support."""
+        return code in self.languages or self.multilingual_count > 0
+
+
+class GpuPrice(Sourced):
+    """One provider's on-demand price for one GPU (volatile: dated, overridable)."""
+
+    provider: str = Field(min_length=1)
+    usd_per_hour: float = Field(gt=0, description="on-demand $ per GPU-hour")
+
+
+class GpuEntry(Sourced):
+    """A GPU's memory, peak dense throughput and prices."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$", description="e.g. A100-80GB, H100-SXM, L4")
+    name: str
+    memory_gb: float = Field(gt=0)
+    bf16_tflops: float | None = Field(default=None, ge=0, description="peak dense bf16; None without bf16")
+    fp16_tflops: float = Field(gt=0, description="peak dense fp16 tensor-core TFLOPS")
+    supports_bf16: bool
+    memory_bandwidth_gbs: float = Field(gt=0)
+    prices: list[GpuPrice] = Field(min_length=2, description="at least two providers")
+
+    @model_validator(mode="after")
+    def _bf16_consistent(self) -> GpuEntry:
+        if self.supports_bf16 != bool(self.bf16_tflops):
+            raise ValueError("supports_bf16 must be true exactly when bf16_tflops is set and above 0")
+        return self
+
+    @property
+    def training_tflops(self) -> float:
+        """Peak dense TFLOPS in the dtype training would use (bf16, else fp16)."""
+        return self.bf16_tflops if self.supports_bf16 and self.bf16_tflops else self.fp16_tflops
+
+    @property
+    def usd_per_hour(self) -> float:
+        """The lowest listed price."""
+        return min(p.usd_per_hour for p in self.prices)
+
+    @property
+    def usd_per_hour_range(self) -> tuple[float, float]:
+        prices = [p.usd_per_hour for p in self.prices]
+        return min(prices), max(prices)
+
+
+class HostedModel(Strict):
+    """A model a provider fine-tunes for you; prices are $ per 1M tokens."""
+
+    id: str = Field(min_length=1)
+    training_usd_per_1m_tokens: float | None = Field(default=None, ge=0, description="None: not per-token")
+    input_usd_per_1m: float | None = Field(default=None, ge=0, description="inference of the tuned model")
+    output_usd_per_1m: float | None = Field(default=None, ge=0, description="inference of the tuned model")
+    max_example_tokens: int | None = Field(default=None, gt=0)
+    min_examples: int = Field(ge=1)
+    tuning_available_until: dt.date | None = Field(default=None, description="last day a job can start")
+    retires: dt.date | None = Field(
+        default=None, description="base-model retirement: the tuned model serves only before this day"
+    )
+    notes: str = ""
+
+    def serves_on(self, on: dt.date) -> bool:
+        return self.retires is None or on < self.retires
+
+    def tunable_on(self, on: dt.date) -> bool:
+        until_ok = self.tuning_available_until is None or on <= self.tuning_available_until
+        return until_ok and self.serves_on(on)
+
+
+class TuningWindow(Strict):
+    """When an audience may create tuning jobs: open from `opens` (inclusive) to before `closes`."""
+
+    audience: Audience = Field(description="'all' binds every organization")
+    opens: dt.date | None = None
+    closes: dt.date | None = Field(default=None, description="first day job creation is refused")
+    note: str = ""
+
+    def contains(self, on: dt.date) -> bool:
+        return (self.opens is None or on >= self.opens) and (self.closes is None or on < self.closes)
+
+
+class DatedNote(Strict):
+    """A dated event (announcement, deprecation) that explains a window or a price."""
+
+    date: dt.date
+    text: str = Field(min_length=1)
+    source: str = Field(min_length=8)
+
+
+class ProviderEntry(Sourced):
+    """A hosted fine-tuning offer: who may tune, which models, at what price, until when."""
+
+    id: ProviderId
+    name: str
+    platform: str = Field(description="where tuning runs, e.g. 'OpenAI API', 'Vertex AI', 'Amazon Bedrock'")
+    tuning_windows: list[TuningWindow] = Field(min_length=1)
+    models: list[HostedModel] = Field(default_factory=list)
+    notes: list[DatedNote] = Field(default_factory=list)
+
+    def tuning_open(self, on: dt.date, audience: Audience = "all") -> bool:
+        """Open when every window that binds the audience contains `on`.
+
+        Windows for 'all' bind everyone; audience 'all' asks whether *every* organization may tune, so
+        each window binds it.
+        """
+        binding = [w for w in self.tuning_windows if audience == "all" or w.audience in ("all", audience)]
+        return bool(binding) and all(w.contains(on) for w in binding)
+
+    def open_models(self, on: dt.date, audience: Audience = "all") -> list[HostedModel]:
+        """Models a new tuning job can use on `on` (none while the provider is closed to the audience)."""
+        if not self.tuning_open(on, audience):
+            return []
+        return [m for m in self.models if m.tunable_on(on)]
+
+    def hosted_model(self, id: str, field: str = "model") -> HostedModel:
+        return _find(self.models, id, field, f"{self.name} model", [m.id for m in self.models])
+
+
+def _closest(name: str, valid: Sequence[str], noun: str = "ids") -> str:
+    """A fix hint: the closest valid names, else the first few valid ones."""
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.4)
+    if close:
+        return "did you mean " + ", ".join(close)
+    return f"valid {noun}: " + (", ".join(sorted(valid)[:12]) or "none")
+
+
+def _find(entries: Sequence[Any], key: str, field: str, what: str, ids: list[str]) -> Any:
+    """Look an entry up by id (exact, then case-insensitive); unknown ids raise with the closest ones."""
+    by_id = {e.id: e for e in entries}
+    if key in by_id:
+        return by_id[key]
+    folded = {k.lower(): v for k, v in by_id.items()}
+    if key.lower() in folded:
+        return folded[key.lower()]
+    raise UserError(Problem(field, f"unknown {what} '{key}'", _closest(key, ids)))
+
+
+def _unique(ids: Sequence[str], what: str) -> None:
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"duplicate {what} ids: {dupes}")
+
+
+class Catalog(Strict):
+    """The whole knowledge base: base models, GPUs and hosted providers."""
+
+    # Tuples: the bundled catalog is cached and shared, so it must not be mutated by a caller.
+    models: tuple[BaseModelEntry, ...]
+    gpus: tuple[GpuEntry, ...]
+    providers: tuple[ProviderEntry, ...]
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> Catalog:
+        _unique([m.id for m in self.models], "model")
+        _unique([g.id for g in self.gpus], "gpu")
+        _unique([p.id for p in self.providers], "provider")
+        return self
+
+    def model(self, id: str, field: str = "model") -> BaseModelEntry:
+        """The base model with this catalog id; `field` names the input that held it, for the error."""
+        return _find(self.models, id, field, "model", [m.id for m in self.models])
+
+    def gpu(self, id: str, field: str = "gpu") -> GpuEntry:
+        return _find(self.gpus, id, field, "gpu", [g.id for g in self.gpus])
+
+    def provider(self, id: str, field: str = "provider") -> ProviderEntry:
+        return _find(self.providers, id, field, "provider", [p.id for p in self.providers])
+
+
+# File name -> (Catalog field, entry model). Each file is a mapping with one key, `entries`, a list.
+CATALOG_FILES: dict[str, tuple[str, type[Strict]]] = {
+    "models.yaml": ("models", BaseModelEntry),
+    "gpus.yaml": ("gpus", GpuEntry),
+    "providers.yaml": ("providers", ProviderEntry),
+}
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the last key of `loc` (to suggest valid keys for a typo)."""
+    current: Any = root
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part) if isinstance(current, type) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return None
+        current = candidates[0]
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _problems(file: Path, raw: dict, error: ValidationError, entry_model: type[Strict]) -> list[Problem]:
+    """One Problem per validation error, located as `file: entries[i].key.path`."""
+    problems = []
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        entry = raw["entries"][loc[1]] if len(loc) >= 2 and isinstance(loc[1], int) else None
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            message += f" (entry '{entry['id']}')"
+        fix = ""
+        if err["type"] == "extra_forbidden" and len(loc) >= 2:
+            message = message.replace("Extra inputs are not permitted", "unknown key")
+            owner = _model_at(entry_model, loc[2:])
+            if owner is not None:
+                fix = _closest(str(loc[-1]), list(owner.model_fields), noun="keys")
+        elif err["type"] == "missing":
+            fix = f"add `{loc[-1]}`"
+        problems.append(Problem(f"{file}: {_loc(loc)}", message, fix))
+    return problems
+
+
+# The safe loader only (plain data, no Python objects); libyaml's C build of it when present, because the
+# pure-Python parser alone takes ~80 ms on the bundled files and loading should stay under 50 ms.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SHAPE_FIX = "write `entries:` and the entries below it, as in the bundled files"
+
+
+def _read_entries(file: Path, entry_model: type[Strict]) -> list[Any]:
+    """Validate one catalog file; raise CatalogError listing every problem in it."""
+    try:
+        raw = yaml.load(file.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(Problem(str(file), f"cannot read: {exc}", "check the path")) from exc
+    except yaml.YAMLError as exc:
+        raise CatalogError(Problem(str(file), f"not valid YAML: {exc}", "fix the YAML syntax")) from exc
+    if not isinstance(raw, dict) or set(raw) != {"entries"} or not isinstance(raw["entries"], list):
+        raise CatalogError(
+            Problem(str(file), "must be a mapping with one key, `entries`, holding a list", _SHAPE_FIX)
+        )
+    holder = _entries_holder(entry_model)
+    try:
+        entries = holder.model_validate(raw).entries  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise CatalogError(_problems(file, raw, exc, entry_model)) from exc
+    ids = [e.id for e in entries]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise CatalogError(Problem(f"{file}: entries", f"duplicate ids {dupes}", "keep one entry per id"))
+    return entries
+
+
+@functools.cache
+def _entries_holder(entry_model: type[Strict]) -> type[Strict]:
+    holder: type[Strict] = create_model(
+        f"{entry_model.__name__}File",
+        __base__=Strict,
+        entries=(list[entry_model], ...),  # type: ignore[valid-type]
+    )
+    return holder
+
+
+def _load_dir(folder: Path, required: bool) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    problems: list[Problem] = []
+    for name, (key, entry_model) in CATALOG_FILES.items():
+        file = folder / name
+        if not file.is_file():
+            if required:
+                problems.append(Problem(str(file), "missing bundled catalog file", "reinstall ftplan"))
+            continue
+        try:
+            found[key] = _read_entries(file, entry_model)
+        except CatalogError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise CatalogError(problems)
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled() -> Catalog:
+    return Catalog(**_load_dir(configs_dir() / "catalog", required=True))
+
+
+def load_catalog(extra_dirs: Sequence[Path] = ()) -> Catalog:
+    """The bundled catalog, then the user's catalog folders in order (same id replaces, new id adds).
+
+    A user folder holds any of models.yaml, gpus.yaml, providers.yaml (or none: the same folders may carry
+    only other settings files), shaped like the bundled files; a
+    replacing entry is complete (no field-by-field merge), so what the plan uses is what the file says.
+    Every problem in every file is reported at once as `file: entries[i].field: message`.
+    """
+    catalog = _bundled()
+    if not extra_dirs:
+        return catalog
+    merged = {key: {e.id: e for e in getattr(catalog, key)} for key, _ in CATALOG_FILES.values()}
+    problems: list[Problem] = []
+    for folder in map(Path, extra_dirs):
+        if not folder.is_dir():
+            problems.append(Problem(str(folder), "catalog folder not found", "pass an existing folder"))
+            continue
+        try:
+            for key, entries in _load_dir(folder, required=False).items():
+                merged[key].update({e.id: e for e in entries})
+        except CatalogError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(**{key: list(by_id.values()) for key, by_id in merged.items()})

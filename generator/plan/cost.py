@@ -43,8 +43,9 @@ def one_off_costs(inp: Inputs, data: DataPlan, training_usd: float, training_ran
 
 def roi(inp: Inputs, cost: Cost, ft_monthly_usd: float, ft_how: str) -> Roi:
     f, s = inp.facts, inp.settings
-    in_p, out_p = float(s.value("reference_api.input_usd_per_1m")), float(s.value("reference_api.output_usd_per_1m"))
-    ref = s.value("reference_api.model")
+    api = f"reference_api.{inp.answers.provider}"
+    in_p, out_p = float(s.value(f"{api}.input_usd_per_1m")), float(s.value(f"{api}.output_usd_per_1m"))
+    ref = s.value(f"{api}.model")
     prompt = f.current_prompt_tokens + f.avg_input_tokens
     base_req = api_request_usd(prompt, f.avg_output_tokens, in_p, out_p)
     k = int(s.value("few_shot.examples_in_prompt"))
@@ -69,12 +70,15 @@ def roi(inp: Inputs, cost: Cost, ft_monthly_usd: float, ft_how: str) -> Roi:
     even = next((m for m in range(1, MONTHS + 1) if tuned[m - 1] <= current[m - 1]), None)
     notes = [
         f"Prompting: {prompt:,.0f} prompt + {f.avg_output_tokens:,.0f} output tokens per request on {ref} "
-        f"(${in_p}/${out_p} per 1M tokens, {s.source('reference_api')}) x {n:,} requests/month.",
+        f"(${in_p}/${out_p} per 1M tokens, {s.source(api)}, {s.value(api + '.as_of')}) x {n:,} requests/month.",
         f"Few-shot adds {k} example pairs ({shots:,.0f} tokens) to every prompt.",
         f"RAG adds {retrieved:,.0f} retrieved tokens per request and ${rag_infra:,.0f}/month of vector search.",
         f"Fine-tune: {ft_how}; its prompt shrinks to ~{prompt_tokens_after_tuning(inp):.0f} instruction tokens "
         f"(~{example_tokens(inp):.0f} tokens per request in all).",
     ]
+    if f.data_sensitivity == "restricted":
+        notes.append("Restricted data may not be sent to a hosted API: the prompting, few-shot and RAG rows "
+                     "price the hosted alternative for reference only.")
     if even is None:
         notes.append("Fine-tuning does not pay back within 12 months on cost alone; it must win on quality, "
                      "latency or data control.")

@@ -149,7 +149,9 @@ def decide(inp: Inputs) -> Decision:
     if private:
         proof.append("Measure retrieval recall@k on questions whose answer is in your documents before tuning.")
     runner_up = sorted(rows, key=lambda r: (-r.total, SIMPLICITY[r.option]))[1]
-    summary = (f"{best.option.replace('_', ' ')} scores {best.total:+d} against {runner_up.total:+d} for "
-               f"{runner_up.option.replace('_', ' ')}.")
+    names = {"prompting": "Prompting", "few_shot": "Few-shot prompting", "rag": "RAG", "fine_tune": "Fine-tuning",
+             "rag_and_fine_tune": "RAG + fine-tuning"}
+    summary = f"{names[best.option]} scores {best.total:+d} against {runner_up.total:+d} for {names[runner_up.option]}"
+    summary += " (the simpler option wins a tie)." if runner_up.total == best.total else "."
     return Decision(recommendation=best.option, summary=summary, matrix=rows, proof_required=proof,
                     fine_tune_warranted=warranted)

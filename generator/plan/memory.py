@@ -92,24 +92,29 @@ CKPT_BYTES_PER_H = 2
 OUTSIDE_LAYERS_BYTES_PER_H = NORM_BYTES_PER_H + 2 * HALF_BYTES
 
 # --- Logits and loss (bytes per token per vocabulary entry, at the start of backward) -------------------
-# "fp32" (Transformers): the model returns bf16 logits (2, still referenced by the outputs), ForCausalLMLoss
-# upcasts them (`logits.float()`, transformers/loss/loss_utils.py) and cross_entropy's log_softmax saves
-# its fp32 output (4); in backward nll_loss writes a dense fp32 gradient (4) and log_softmax's backward a
-# second one (4) while the saved output is alive: 2 + 4 + 4 + 4 = 14. (REFERENCES.md: "b*s*V*4 bytes,
-# and again for the loss, unless chunked".)
-# "bf16": loss computed on bf16 logits (litgpt's chunked_cross_entropy in 2023): logits 2 + log_softmax 2.
+# "fp32" (Transformers + TRL): ForCausalLMLoss upcasts the bf16 logits (`logits.float()`,
+# transformers/loss/loss_utils.py); cross_entropy's log_softmax saves its fp32 output (4). The bf16 logits
+# are freed once the loss is computed (the upcast saves nothing for backward). In backward nll_loss writes
+# a dense fp32 gradient (4) and log_softmax's backward a second one (4) while the saved output is alive:
+# 3 x 4 = 12. (REFERENCES.md: "b*s*V*4 bytes, and again for the loss, unless chunked".)
+# "bf16": loss on bf16 logits (litgpt's chunked_cross_entropy in 2023): logits 2 + log_softmax output 2.
 # "chunked": fused / chunked cross-entropy (torchtune CEWithChunkedOutputLoss, Liger) keeps only the bf16
-# logits chunks (2) and per-chunk fp32 temporaries that are negligible.
-LOGITS_BYTES = {"fp32": HALF_BYTES + 3 * FP32_BYTES, "bf16": 2 * HALF_BYTES, "chunked": HALF_BYTES}
+# logits (2); its per-chunk fp32 temporaries are negligible.
+LOGITS_BYTES = {"fp32": 3 * FP32_BYTES, "bf16": 2 * HALF_BYTES, "chunked": HALF_BYTES}
+# Backward through one decoder layer holds gradients of its MLP intermediates at once: for a gated MLP the
+# gradients w.r.t. the product (down_proj's input), the SiLU output and the up output, 3 x 2f bytes per
+# token; ungated: the activation's output and input, 2 x 2f. (Same tensor list as above, in reverse.)
+BACKWARD_GRAD_TENSORS_GATED = 3
+BACKWARD_GRAD_TENSORS_PLAIN = 2
 
 # --- Overheads ----------------------------------------------------------------------------------------
 # CUDA context, cuBLAS/cuDNN workspaces and kernels: 0.5-1.5 GB (REFERENCES.md "Framework overhead"). Not
 # in torch.cuda.max_memory_* figures but in nvidia-smi and in what the card must hold.
 CUDA_CONTEXT_GB = 0.75
 # The caching allocator reserves more than it hands out (block rounding, fragmentation between the many
-# differently-sized activation tensors). PyTorch docs "CUDA semantics / memory management" explain the
-# mechanism; the size, 8% of allocated memory, is fitted on the `use: calibrate` rows of
-# tests/fixtures/published_peaks.yaml (reserved / allocated on those rows).
+# differently-sized activation tensors; PyTorch docs "CUDA semantics -> Memory management"). The size is an
+# assumption, not a measurement: 8% of allocated memory. None of the published rows in
+# tests/fixtures/published_peaks.yaml that are scored measures reserved memory, so it is not validated.
 ALLOCATOR_FRAGMENTATION = 0.08
 # FSDP / ZeRO-3 gather a layer's full weights before using it and prefetch the next one: two layers of
 # unsharded 16-bit weights live at once (PyTorch FSDP docs, `forward_prefetch` / `backward_prefetch`;
@@ -319,6 +324,12 @@ def estimate_memory(
                            f"{FSDP_GATHERED_LAYERS} layers gathered at a time")
     elif gpus > 1:
         assumptions.append(f"ddp: every one of the {gpus} GPUs holds a full replica")
+    if sharding == "fsdp" and shard > 1:
+        # FSDP does not reshard the root module's parameters after forward (torch/distributed/fsdp/
+        # _runtime_utils.py: "Do not free the root's parameters in the post-forward for FULL_SHARD"); with
+        # the usual transformer-layer auto-wrap the root holds the embeddings, LM head and final norm.
+        root = arch.embedding_params() + arch.hidden_size
+        weight_bytes += root * HALF_BYTES * (1 - 1 / shard)
     if method == "qlora":
         # One Linear is dequantized to bf16 for its matmul (bitsandbytes dequantize_4bit), plus the fp32
         # copy the backward of that Linear re-creates: budget the largest Linear once in bf16.
@@ -356,7 +367,10 @@ def estimate_memory(
     else:
         act_per_token = arch.num_layers * layer
         assumptions.append("no gradient checkpointing")
-    act_bytes = tokens * (act_per_token + OUTSIDE_LAYERS_BYTES_PER_H * h)
+    per_tok_experts = arch.num_experts_per_tok if arch.num_experts > 1 else 1
+    grad_tensors = BACKWARD_GRAD_TENSORS_GATED if arch.gated_mlp else BACKWARD_GRAD_TENSORS_PLAIN
+    backward_workspace = grad_tensors * HALF_BYTES * arch.intermediate_size * per_tok_experts
+    act_bytes = tokens * (act_per_token + backward_workspace + OUTSIDE_LAYERS_BYTES_PER_H * h)
     assumptions.append(f"{attention} attention; batch {batch_size} x {seq_len} tokens per GPU")
 
     logits_bytes = tokens * arch.vocab_size * LOGITS_BYTES[loss]

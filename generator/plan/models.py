@@ -199,6 +199,7 @@ class Rollout(Model):
     guardrails: dict[str, float]
     srm_alpha: float
     rollback_criteria: list[str]
+    notes: list[str] = Field(default_factory=list)
 
 
 class RoiRow(Model):

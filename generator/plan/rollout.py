@@ -76,7 +76,14 @@ def plan_rollout(inp: Inputs, serving: str, serving_gpu_count: int, serving_mont
     ]
     if f.latency_p95_ms:
         rollback.insert(0, f"p95 latency above {f.latency_p95_ms:.0f} ms for 15 minutes")
+    notes = []
+    max_days = int(s.value("rollout_max_ab_days"))
+    if weeks * WEEK > max_days:
+        notes.append(f"At {daily:,} requests/day the A/B test needs {weeks * WEEK} days, more than {max_days}: "
+                     "decide on the offline paired evaluation instead, then ship to everyone with a weekly "
+                     "human review of 50 sampled outputs and the same rollback criteria.")
     return Rollout(
+        notes=notes,
         serving=serving, serving_gpus=serving_gpu_count, serving_monthly_usd=round(serving_monthly_usd, 2),
         ab=ABTest(baseline_rate=p1, mde=round(mde, 4), alpha=alpha, power=power, sample_size_per_arm=n,
                   duration_days=weeks * WEEK, daily_requests=daily),

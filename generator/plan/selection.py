@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from generator.catalog import BaseModelEntry
 from generator.plan.inputs import Inputs
 from generator.plan.models import Candidate
+from generator.plan.rollout import serving_gpus
 from generator.plan.training import Setup, best_setup
 
 # Weights of the ranking score; task fit matters most, then the size band, then cost and recency.
@@ -29,12 +30,16 @@ class Ranked:
 
 
 def _size_points(inp: Inputs, params_b: float) -> float:
+    """Full points at the band's geometric middle, losing a point per doubling away from it."""
     band = inp.settings.raw(f"model_size_by_task.{inp.facts.task_type}")
-    lo, hi = float(band["min_b"]), float(band["max_b"])
-    if lo <= params_b <= hi:
-        return SIZE_BAND_POINTS
-    distance = math.log2(lo / params_b) if params_b < lo else math.log2(params_b / hi)
-    return SIZE_BAND_POINTS - distance
+    middle = math.sqrt(float(band["min_b"]) * float(band["max_b"]))
+    return SIZE_BAND_POINTS - abs(math.log2(params_b / middle))
+
+
+def _year_usd(inp: Inputs, entry: BaseModelEntry, setup: Setup) -> float:
+    """Training plus a year of serving: what the model choice really costs."""
+    gpus, _ = serving_gpus(inp, entry, setup.gpu)
+    return setup.usd + 12 * gpus * float(inp.settings.value("serving.hours_per_month")) * setup.gpu.usd_per_hour
 
 
 def rank_models(inp: Inputs, lora_r: int) -> list[Ranked]:
@@ -58,7 +63,7 @@ def rank_models(inp: Inputs, lora_r: int) -> list[Ranked]:
             recent = (inp.today - entry.released).days <= RECENT_DAYS
             score = (TASK_FIT_POINTS * fit + _size_points(inp, entry.params_b)
                      + INSTRUCT_POINTS * entry.instruct + RECENT_POINTS * recent
-                     - COST_POINTS_PER_DECADE * math.log10(1 + setup.usd))
+                     - COST_POINTS_PER_DECADE * math.log10(1 + _year_usd(inp, entry, setup)))
         ranked.append(Ranked(entry, setup, round(score, 2), excluded, fit))
     ranked.sort(key=lambda r: (bool(r.excluded), -r.score, r.entry.params_b))
     return ranked

@@ -84,6 +84,20 @@ def _optimizer(method: str) -> str:
     return "paged_adamw_8bit" if method == "qlora" else "adamw"
 
 
+# The estimator's optimizer names -> transformers' `optim` values (transformers.training_args.OptimizerNames).
+TRAINER_OPTIM = {"adamw": "adamw_torch_fused", "adamw_8bit": "adamw_bnb_8bit",
+                 "paged_adamw_8bit": "paged_adamw_8bit", "sgd": "sgd", "adafactor": "adafactor"}
+
+
+def estimator_optimizer(optim: str) -> str:
+    """transformers' `optim` value -> the memory estimator's optimizer family."""
+    if optim in TRAINER_OPTIM:
+        return optim
+    if "8bit" in optim:
+        return "paged_adamw_8bit" if optim.startswith("paged") else "adamw_8bit"
+    return {"sgd": "sgd", "adafactor": "adafactor"}.get(optim, "adamw")
+
+
 def _setups(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, counts: tuple[int, ...], tokens: float,
             seq_len: int, lora_r: int) -> list[Setup]:
     """Every (method, gpu count, micro batch, checkpointing) in preference order; first that fits wins."""
@@ -122,15 +136,19 @@ def best_setup(inp: Inputs, entry: BaseModelEntry, lora_r: int) -> Setup | None:
     train_examples = max(inp.facts.examples_available, int(inp.settings.value("data.minimum_examples")))
     tokens = train_examples * example_tokens(inp) * epochs_for(inp)
     headroom = _headroom(inp)
-    fitting: list[Setup] = []
-    for gpu, counts in gpu_options(inp):
-        for setup in _setups(inp, entry, gpu, counts, tokens, seq_len, lora_r):
-            if setup.memory.peak_memory_gb <= gpu.memory_gb * headroom:
-                fitting.append(setup)
-                break
-    if not fitting:
-        return None
-    return min(fitting, key=lambda s: (s.usd, s.gpu_count))
+    options = gpu_options(inp)
+    # Fewer GPUs first: one GPU avoids sharding and interconnect costs the estimate does not model.
+    for count_limit in sorted({c for _, counts in options for c in counts}):
+        fitting: list[Setup] = []
+        for gpu, counts in options:
+            usable = tuple(c for c in counts if c <= count_limit)
+            for setup in _setups(inp, entry, gpu, usable, tokens, seq_len, lora_r):
+                if setup.memory.peak_memory_gb <= gpu.memory_gb * headroom:
+                    fitting.append(setup)
+                    break
+        if fitting:
+            return min(fitting, key=lambda s: (s.usd, s.gpu_count))
+    return None
 
 
 def hyperparameters(inp: Inputs, entry: BaseModelEntry, setup: Setup, lora_r: int,
@@ -157,7 +175,7 @@ def hyperparameters(inp: Inputs, entry: BaseModelEntry, setup: Setup, lora_r: in
         lora_r=lora_r, lora_alpha=alpha, lora_dropout=float(s.value(h + "lora_dropout")),
         target_modules=ALL_LINEAR, max_seq_length=setup.seq_len,
         warmup_ratio=float(s.value(h + "warmup_ratio")), scheduler=str(s.value(h + "scheduler")),
-        optimizer=setup.optimizer, gradient_checkpointing=setup.grad_ckpt, bf16=setup.gpu.supports_bf16,
+        optimizer=TRAINER_OPTIM[setup.optimizer], gradient_checkpointing=setup.grad_ckpt, bf16=setup.gpu.supports_bf16,
         weight_decay=float(s.value(h + "weight_decay")), eval_steps=eval_steps, save_steps=eval_steps,
         early_stopping_patience=int(s.value(h + "early_stopping_patience")), seed=int(s.value(h + "seed")),
     )

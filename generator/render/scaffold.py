@@ -1,0 +1,171 @@
+"""`ftplan scaffold`: STRATEGY.md plus the runnable repository, written all at once or not at all.
+
+Rendering happens in a hidden temporary folder beside the target and is renamed into place at the end, so
+an interrupted run (Ctrl-C, SIGKILL, a full disk) leaves no half-written repository. Which files exist is
+decided here (hosted-tuning files only for hosted plans), not deleted afterwards by hooks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generator.errors import Problem, UserError
+from generator.paths import scaffolds_dir
+from generator.plan.models import Plan
+from generator.render.bake import bake
+from generator.render.strategy import render_json, render_markdown
+
+TEMP_PREFIX = ".ftplan-tmp-"
+OPEN_WEIGHTS = "open_weights"
+HOSTED = "hosted"
+HOSTED_PROVIDERS = {"google": "vertex", "openai": "openai"}
+
+
+def scaffold_context(plan: Plan, answers: Any) -> dict[str, Any]:
+    """The `_ftplan` context of the templates: the plan's decisions plus the user's text, as data."""
+    t, e, r = plan.training, plan.evaluation, plan.rollout
+    hp, hw = t.hyperparameters, t.hardware
+    assert hp is not None and hw is not None and r is not None and plan.base_model is not None
+    return {
+        "project_name": plan.meta.project_name,
+        "today": plan.meta.today,
+        "ftplan_version": plan.meta.ftplan_version,
+        "task_type": plan.meta.task_type,
+        "labels": plan.meta.labels,
+        "use_case": answers.use_case,
+        "success_criteria": answers.success_criteria,
+        "method": t.open_weights_method,
+        "plan_method": t.method,
+        "recommendation": plan.decision.recommendation,
+        "base_model": plan.base_model.model_dump(mode="json"),
+        "hyperparameters": hp.model_dump(mode="json"),
+        "reasons": dict(t.reasons),
+        "hardware": {"gpu": hw.gpu, "gpu_count": hw.gpu_count, "gpu_memory_gb": hw.gpu_memory_gb,
+                     "peak_memory_gb": hw.peak_memory_gb, "gpu_hours": hw.gpu_hours, "strategy": hw.strategy,
+                     "usd_per_hour": hw.usd_per_hour},
+        "cost": {"training_usd": plan.cost.training_usd, "total_usd": plan.cost.total_usd},
+        "evaluation": {"primary_metric": e.primary_metric, "metrics": e.metrics, "heldout_size": e.heldout_size,
+                       "baseline_score": e.baseline_score, "target_score": e.target_score,
+                       "gates": [g.model_dump(mode="json") for g in e.gates]},
+        "rollout": {"serving": r.serving, "baseline_rate": r.ab.baseline_rate, "mde": r.ab.mde,
+                    "alpha": r.ab.alpha, "power": r.ab.power, "sample_size_per_arm": r.ab.sample_size_per_arm,
+                    "duration_days": r.ab.duration_days, "daily_requests": r.ab.daily_requests,
+                    "stages": [s.model_dump(mode="json") for s in r.stages], "guardrails": r.guardrails,
+                    "srm_alpha": r.srm_alpha, "rollback_criteria": r.rollback_criteria},
+        "example_pairs": [{"input": p.input, "output": p.output} for p in answers.example_pairs],
+        "provider": {"id": plan.provider.id, "name": plan.provider.name,
+                     "available": plan.provider.fine_tuning_available, "notes": plan.provider.notes,
+                     "hosted_model": plan.provider.hosted_model},
+    }
+
+
+def _examples_jsonl(answers: Any) -> str:
+    rows = [{"messages": [{"role": "user", "content": p.input}, {"role": "assistant", "content": p.output}]}
+            for p in answers.example_pairs]
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def _hosted_config(plan: Plan, provider_id: str) -> str:
+    """configs/hosted.yaml: what prepare_hosted.py / submit_hosted.py read."""
+    from generator.catalog import load_catalog
+
+    entry = load_catalog().provider(provider_id)
+    model = next(m for m in entry.models if m.id == plan.provider.hosted_model)
+    closes = [w.closes for w in entry.tuning_windows if w.closes]
+    hp = plan.training.hyperparameters
+    config = {
+        "provider": HOSTED_PROVIDERS[provider_id],
+        "model": model.id,
+        "epochs": hp.epochs if hp else 3,
+        "training_usd_per_1m_tokens": model.training_usd_per_1m_tokens,
+        "max_example_tokens": model.max_example_tokens,
+        "min_examples": model.min_examples,
+        "tuning_closes": min(closes).isoformat() if closes else None,
+        "model_retires": model.retires.isoformat() if model.retires else None,
+        "train_file": "data/train.jsonl",
+        "validation_file": "data/validation.jsonl",
+        "output_dir": "hosted",
+        "source": entry.source,
+        "as_of": entry.as_of.isoformat(),
+    }
+    header = ("# Hosted tuning settings, from the plan (ftplan scaffold). Read by scripts/prepare_hosted.py and\n"
+              "# scripts/submit_hosted.py. Credentials never go here: they come from the environment.\n"
+              "#   python scripts/prepare_hosted.py --provider {p} data/train.jsonl -o hosted/train.jsonl\n"
+              "#   python scripts/submit_hosted.py --provider {p} --dry-run\n").format(p=config["provider"])
+    return header + yaml.safe_dump(config, sort_keys=False)
+
+
+def _clean_stale(parent: Path) -> None:
+    """Remove temp folders of earlier runs that were killed (their process is gone)."""
+    for tmp in parent.glob(TEMP_PREFIX + "*"):
+        try:
+            pid = int(tmp.name[len(TEMP_PREFIX):].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
+def _render(loaded: Any, plan: Plan, staging: Path) -> Path:
+    answers = loaded.answers
+    repo = bake(scaffolds_dir() / OPEN_WEIGHTS, plan.meta.slug, scaffold_context(plan, answers), staging)
+    (repo / "STRATEGY.md").write_text(render_markdown(plan, answers), encoding="utf-8")
+    (repo / "plan.json").write_text(render_json(plan), encoding="utf-8")
+    (repo / ".ftplan-answers.yml").write_text(
+        "# The answers this repository was planned from (ftplan scaffold). Edit and re-plan with:\n"
+        "#   ftplan plan .ftplan-answers.yml\n" + _dump(answers), encoding="utf-8")
+    (repo / "data").mkdir(exist_ok=True)
+    (repo / "data" / "examples.jsonl").write_text(_examples_jsonl(answers), encoding="utf-8")
+    provider = plan.provider.id
+    if plan.training.method == "hosted" and provider in HOSTED_PROVIDERS:
+        hosted = scaffolds_dir() / HOSTED
+        for sub in ("scripts", "tests"):
+            for src in sorted((hosted / sub).glob("*.py")):
+                (repo / sub).mkdir(exist_ok=True)
+                shutil.copy2(src, repo / sub / src.name)
+        (repo / "configs" / "hosted.yaml").write_text(_hosted_config(plan, provider), encoding="utf-8")
+    return repo
+
+
+def _dump(answers: Any) -> str:
+    from generator.answers import dump_answers
+
+    return dump_answers(answers)
+
+
+def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False,
+                   dry_run: bool = False) -> list[str]:
+    """Write the repository at `target` (or, with dry_run, only list its files). Returns relative paths."""
+    target = target.resolve()
+    if target.exists() and not target.is_dir():
+        raise UserError(Problem("-o", f"{target} is a file", "give a folder path"))
+    if target.is_dir() and any(target.iterdir()) and not force and not dry_run:
+        raise UserError(Problem("-o", f"{target} exists and is not empty",
+                                "choose a new folder, or pass --force to replace it"))
+    parent = target.parent
+    if not parent.is_dir():
+        raise UserError(Problem("-o", f"folder {parent} does not exist", "create it first"))
+    work_parent = Path(tempfile.gettempdir()) if dry_run else parent
+    if not dry_run:
+        _clean_stale(parent)
+    staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=work_parent))
+    try:
+        repo = _render(loaded, plan, staging)
+        files = sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file())
+        if dry_run:
+            return files
+        if target.exists():
+            old = staging / "previous"
+            os.replace(target, old)
+        os.replace(repo, target)
+        return files
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
