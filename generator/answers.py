@@ -12,13 +12,14 @@ import json
 import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, get_args, get_origin
+from typing import Annotated, Any, Literal, NamedTuple, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from generator.errors import Problem, UserError
 
@@ -46,8 +47,9 @@ MAX_LATENCY_MS = 10**7
 MAX_GPU_COUNT = 1024
 MAX_USD_PER_EXAMPLE = 10**4
 
-# Loader guards: an answers file is a few kilobytes; these stop hostile or accidental huge inputs.
-MAX_FILE_BYTES = 5 * 1024 * 1024
+# Loader guards: an answers file is a few kilobytes; these stop hostile or accidental huge inputs. 1 MB of
+# YAML already takes PyYAML's pure-Python loader (needed to refuse aliases) a few seconds.
+MAX_FILE_BYTES = 1024 * 1024
 MAX_NESTING_DEPTH = 20
 
 SLUG_MAX_LENGTH = 64
@@ -467,8 +469,8 @@ def warn_hosted_provider_local(a: Answers) -> Problem | None:
 
 
 def warn_duplicate_example_pairs(a: Answers) -> Problem | None:
-    inputs = [p.input for p in a.example_pairs]
-    dupes = sorted({i for i in inputs if inputs.count(i) > 1})
+    counts = Counter(p.input for p in a.example_pairs)
+    dupes = sorted(text for text, n in counts.items() if n > 1)
     if not dupes:
         return None
     return Problem(
@@ -713,6 +715,10 @@ def _example_text(example: Any) -> str:
 
 
 def _fix_for(loc: tuple[Any, ...]) -> str:
+    if loc and isinstance(loc[-1], int):  # an item of a list: say what one item looks like
+        if loc[:-1] == ("example_pairs",):
+            return 'write each pair as `- {input: "My card was charged twice", output: billing}`'
+        return f"write each item of {_loc_path(loc[:-1])} as text"
     found = _field_info(loc)
     if found is None:
         return ""
@@ -1004,15 +1010,25 @@ _FRESHNESS_KEYWORDS: tuple[tuple[Freshness, tuple[str, ...]], ...] = (
 )
 _PRIVATE_KEYWORDS = ("knowledge base", "documentation", "internal doc", "our docs", "wiki", "policies",
                      "policy documents", "product catalog", "manuals")  # fmt: skip
-_NUMBER_OF_EXAMPLES = re.compile(
-    r"(\d[\d,._]*\s*[km]?)\s*(?:\+\s*)?(?:labell?ed\s+|annotated\s+|historical\s+|past\s+|resolved\s+)*"
-    r"(examples?|tickets?|rows?|pairs?|records?|samples?|documents?|emails?|conversations?|messages?|items?)",
+# Numbers and the noun after them are matched in two linear steps (no nested quantifiers: user text can be
+# megabytes long and must not make a regex backtrack).
+_NUMBER = re.compile(r"\d[\d,._]*")
+_EXAMPLE_NOUN = re.compile(
+    r"\s?([km])?\+?\s+(?:(?:labell?ed|annotated|historical|past|resolved)\s+)*"
+    r"(examples?|tickets?|rows?|pairs?|records?|samples?|documents?|emails?|conversations?|messages?|items?)\b",
     re.IGNORECASE,
 )
-_CODE_MARKERS = re.compile(
-    r"```|\bdef \w+\(|\bfunction \w*\(|\bSELECT\b.+\bFROM\b|\breturn\b.*;|=>|#include",
-    re.IGNORECASE | re.DOTALL,
-)
+_CODE_SNIPPETS = ("```", "#include", "=>", "};")
+_CODE_DEFINITION = re.compile(r"\b(?:def|function|fn|func|class)\s+\w+\s?[(:{]")
+
+
+def _looks_like_code(text: str) -> bool:
+    low = text.lower()
+    if any(snippet in text for snippet in _CODE_SNIPPETS) or _CODE_DEFINITION.search(text):
+        return True
+    if re.search(r"\bselect\b", low) and re.search(r"\bfrom\b", low):
+        return True
+    return bool(re.search(r"\breturn\b", text)) and ";" in text
 
 
 def estimate_tokens(text: str) -> int:
@@ -1039,7 +1055,7 @@ def infer_task_type(answers: Answers) -> tuple[TaskType, str]:
     use_case = f" {answers.use_case.lower()} "
     if outputs and all(_is_json_object(o) for o in outputs):
         return "extraction", "every example output is a JSON object"
-    if outputs and all(_CODE_MARKERS.search(o) for o in outputs):
+    if outputs and all(_looks_like_code(o) for o in outputs):
         return "code", "every example output looks like code"
     if (
         outputs
@@ -1064,16 +1080,20 @@ def infer_task_type(answers: Answers) -> tuple[TaskType, str]:
 def _examples_from_text(text: str) -> tuple[int, str] | None:
     """The largest "N examples/tickets/rows" count mentioned in the training_data description."""
     best: tuple[int, str] | None = None
-    for match in _NUMBER_OF_EXAMPLES.finditer(text):
-        raw = match.group(1).strip().lower()
-        scale = 1000 if raw.endswith("k") else 1_000_000 if raw.endswith("m") else 1
-        digits = re.sub(r"[^\d.]", "", raw.rstrip("km")) if scale > 1 else re.sub(r"[^\d]", "", raw)
+    for number in _NUMBER.finditer(text):
+        noun = _EXAMPLE_NOUN.match(text, number.end())
+        if noun is None:
+            continue
+        scale = {"k": 1000, "m": 1_000_000}.get((noun.group(1) or "").lower(), 1)
+        raw = number.group(0).rstrip(",._")
+        # "12.5k" is a decimal; in "40,000" or "40.000" the separators group thousands.
+        digits = raw.replace(",", "").replace("_", "") if scale > 1 else re.sub(r"\D", "", raw)
         try:
             value = int(float(digits) * scale)
         except ValueError:
             continue
         if value <= MAX_EXAMPLES and (best is None or value > best[0]):
-            best = (value, match.group(0).strip())
+            best = (value, text[number.start() : noun.end()].strip())
     return best
 
 
@@ -1139,7 +1159,7 @@ def infer_facts(answers: Answers, stats: DataStats | None) -> tuple[EffectiveFac
     put(
         "latency_p95_ms",
         DEFAULT_LATENCY_P95_MS,
-        "unknown: assumed an interactive request (2 s p95); set facts.latency_p95_ms",
+        f"unknown: assumed an interactive request, {DEFAULT_LATENCY_P95_MS} ms p95; set facts.latency_p95_ms",
         "default",
     )
 
@@ -1375,15 +1395,14 @@ def _field_value(model: type[BaseModel], name: str, text: str) -> Any:
 def _field_errors(model: type[BaseModel], name: str, text: str) -> tuple[Any, list[Problem]]:
     """Validate one answer through its model, so the field's own constraints and messages apply."""
     value = _field_value(model, name, text)
+    info = model.model_fields[name]
+    # Validate the one field on its own (the whole model would also demand every other required field).
+    adapter = TypeAdapter(Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation)
     try:
-        return getattr(model.model_validate({name: value}), name), []
+        return adapter.validate_python(value), []
     except ValidationError as exc:
-        prefix: tuple[Any, ...] = ("facts",) if model is Facts else ()
-        errors = [
-            {**err, "loc": prefix + tuple(err["loc"])}
-            for err in exc.errors(include_url=False)
-            if err["loc"] and err["loc"][0] == name
-        ]
+        prefix: tuple[Any, ...] = ("facts", name) if model is Facts else (name,)
+        errors = [{**err, "loc": prefix + tuple(err["loc"])} for err in exc.errors(include_url=False)]
         return None, _translate(errors)
 
 

@@ -75,6 +75,11 @@ def _write(path: Path, text: str) -> None:
         raise UserError(Problem("-o", f"{path} is a folder", "give a file name, e.g. STRATEGY.md"))
     if not path.parent.is_dir():
         raise UserError(Problem("-o", f"folder {path.parent} does not exist", "create it first"))
+    if path.exists() and not path.is_file():
+        # A device or pipe (/dev/stdout, /dev/null): write through it, never replace it.
+        with path.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -302,7 +307,7 @@ def init(
         data: dict[str, Any] = {}
         typer.echo("Answer each question; press Enter to accept the [default] or skip an optional fact.\n")
         for q in QUESTIONS:
-            optional = q.field.startswith("facts.")
+            optional = q.field.startswith("facts.") or q.field == "project_name"
             values: list[Any] = []
             while True:
                 suffix = f" ({len(values) + 1} of {q.min_count}-{q.max_count})" if q.repeat else ""

@@ -30,7 +30,7 @@ ATTENTION_TRAIN_MULTIPLIER = 3
 
 # Utilization ranges (fraction of dense bf16 peak, counted as above).
 # Full fine-tuning: llm-foundry scripts/train/benchmarking/README.md (MPT, FSDP FULL_SHARD, amp_bf16,
-# commit 061f2c7): H100 80GB rows HFU 0.35-0.59, A100 80GB rows HFU 0.52-0.75, on packed sequences with a
+# commit 061f2c7): H100 80GB rows HFU 0.35-0.59, the A100 80GB rows read HFU 0.52-0.75, packed data, a
 # tuned stack. A Trainer fine-tune on padded chat data sits below that: 0.30-0.50.
 FULL_UTILIZATION = (0.30, 0.50)
 # LoRA: REFERENCES.md gives 0.25-0.40. Derived from the torchtune README (2024 table, 1x RTX 4090,

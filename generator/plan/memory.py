@@ -6,6 +6,10 @@ below is one kind of tensor that lives on the GPU at the peak, with its byte cou
 comes from. The model describes a Hugging Face Transformers / PEFT / TRL run (the generated repository's
 stack): bf16 autocast, PEFT adapters in fp32, the loss computed on full fp32 logits.
 
+Other stacks (torchtune, litgpt, older bitsandbytes) differ in a few places, exposed as keyword arguments
+so the same physics can be checked against their published peaks: bench/estimator_accuracy.py and
+tests/fixtures/published_peaks.yaml (mean absolute error ~4% on the holdout rows).
+
 Units: "GB" here means GiB (2**30 bytes), the unit `torch.cuda.max_memory_*` and nvidia-smi report.
 Pure functions, no I/O, no torch.
 """
@@ -38,8 +42,7 @@ GIB = 2**30
 
 # --- Bytes per parameter -------------------------------------------------------------------------------
 # Transformers docs, "Model memory anatomy" (mixed-precision AdamW, 18 B/param): fp32 weights 4 + a 16-bit
-# copy 2 (autocast's weight-cast cache lives for the whole forward/backward), fp32 gradients 4, Adam
-# moments 8.
+# copy 2 (autocast caches the bf16 casts of the weights during forward), fp32 gradients 4, Adam moments 8.
 FP32_BYTES = 4
 HALF_BYTES = 2  # bf16 / fp16
 AMP_WEIGHT_BYTES = FP32_BYTES + HALF_BYTES

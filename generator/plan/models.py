@@ -1,22 +1,32 @@
 """The Plan: the single source of truth that STRATEGY.md, the JSON and the generated repo are rendered from.
 
-Field names are the stable JSON keys of DESIGN.md.
+Field names are the stable JSON keys of DESIGN.md. Plain frozen-free dataclasses: the planner builds them from
+validated inputs, so they need no validation of their own, and they cost nothing at start-up.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 Option = Literal["prompting", "few_shot", "rag", "fine_tune", "rag_and_fine_tune"]
 Method = Literal["lora", "qlora", "full", "hosted", "none"]
 
 
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Model:
+    """Base of the plan's records: `to_dict()` gives the JSON form."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
 
+@dataclass
 class Assumption(Model):
     field: str
     value: str
@@ -24,6 +34,7 @@ class Assumption(Model):
     kind: Literal["inferred", "measured", "default", "adjusted", "warning"] = "inferred"
 
 
+@dataclass
 class MatrixRow(Model):
     option: Option
     scores: dict[str, int]
@@ -31,6 +42,7 @@ class MatrixRow(Model):
     reasons: list[str]
 
 
+@dataclass
 class Decision(Model):
     recommendation: Option
     summary: str
@@ -39,6 +51,7 @@ class Decision(Model):
     fine_tune_warranted: bool
 
 
+@dataclass
 class ProviderStatus(Model):
     id: str
     name: str
@@ -48,6 +61,7 @@ class ProviderStatus(Model):
     hosted_model: str = ""
 
 
+@dataclass
 class BaseModelChoice(Model):
     id: str
     hf_id: str
@@ -58,6 +72,7 @@ class BaseModelChoice(Model):
     why: str
 
 
+@dataclass
 class Candidate(Model):
     rank: int
     id: str
@@ -74,12 +89,14 @@ class Candidate(Model):
     recommendation: str
 
 
+@dataclass
 class Split(Model):
     train: int
     validation: int
     heldout: int
 
 
+@dataclass
 class DataPlan(Model):
     examples_available: int
     minimum: int
@@ -95,6 +112,7 @@ class DataPlan(Model):
     dataset_tokens: int
 
 
+@dataclass
 class Hyperparameters(Model):
     learning_rate: float
     epochs: int
@@ -118,6 +136,7 @@ class Hyperparameters(Model):
     seed: int
 
 
+@dataclass
 class Hardware(Model):
     gpu: str
     gpu_count: int
@@ -133,6 +152,7 @@ class Hardware(Model):
     wall_hours: float
 
 
+@dataclass
 class Training(Model):
     method: Method
     open_weights_method: Literal["lora", "qlora", "full"]
@@ -144,6 +164,7 @@ class Training(Model):
     iteration: list[str]
 
 
+@dataclass
 class Cost(Model):
     training_usd: float
     training_usd_range: tuple[float, float]
@@ -155,6 +176,7 @@ class Cost(Model):
     notes: list[str]
 
 
+@dataclass
 class Gate(Model):
     metric: str
     op: str
@@ -162,6 +184,7 @@ class Gate(Model):
     reason: str
 
 
+@dataclass
 class Evaluation(Model):
     metrics: list[str]
     primary_metric: str
@@ -174,12 +197,14 @@ class Evaluation(Model):
     target_score: float | None
 
 
+@dataclass
 class Stage(Model):
     name: str
     traffic_pct: float
     min_days: int
 
 
+@dataclass
 class ABTest(Model):
     baseline_rate: float
     mde: float
@@ -190,6 +215,7 @@ class ABTest(Model):
     daily_requests: int
 
 
+@dataclass
 class Rollout(Model):
     serving: str
     serving_gpus: int
@@ -199,9 +225,10 @@ class Rollout(Model):
     guardrails: dict[str, float]
     srm_alpha: float
     rollback_criteria: list[str]
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
+@dataclass
 class RoiRow(Model):
     option: Option
     one_off_usd: float
@@ -209,6 +236,7 @@ class RoiRow(Model):
     cumulative_usd: list[float]
 
 
+@dataclass
 class Roi(Model):
     rows: list[RoiRow]
     break_even_month: int | None
@@ -216,6 +244,7 @@ class Roi(Model):
     notes: list[str]
 
 
+@dataclass
 class Risk(Model):
     id: str
     name: str
@@ -224,6 +253,7 @@ class Risk(Model):
     mitigation: str
 
 
+@dataclass
 class Meta(Model):
     project_name: str
     slug: str
@@ -231,9 +261,10 @@ class Meta(Model):
     ftplan_version: str
     answers_source: str
     task_type: str
-    labels: list[str] = Field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
 
 
+@dataclass
 class Plan(Model):
     meta: Meta
     decision: Decision

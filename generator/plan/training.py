@@ -8,9 +8,11 @@ data and an unlimited budget.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
-from generator.catalog import BaseModelEntry, GpuEntry
+from generator.catalog import Architecture, BaseModelEntry, GpuEntry
 from generator.plan.compute import ComputeEstimate, estimate_compute
 from generator.plan.data import example_tokens
 from generator.plan.inputs import Inputs
@@ -98,27 +100,36 @@ def estimator_optimizer(optim: str) -> str:
     return {"sgd": "sgd", "adafactor": "adafactor"}.get(optim, "adamw")
 
 
+@lru_cache(maxsize=4096)
+def _memory(arch: Architecture, method: str, seq_len: int, micro: int, grad_ckpt: bool, lora_r: int, count: int,
+            sharding: str) -> MemoryEstimate:
+    """Memory does not depend on the GPU type, so every GPU of a search shares one estimate."""
+    return estimate_memory(arch, method=method, seq_len=seq_len, batch_size=micro,  # type: ignore[arg-type]
+                           grad_ckpt=grad_ckpt, lora_r=lora_r, lora_targets=ALL_LINEAR,
+                           optimizer=_optimizer(method), gpus=count, sharding=sharding)  # type: ignore[arg-type]
+
+
 def _setups(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, counts: tuple[int, ...], tokens: float,
-            seq_len: int, lora_r: int) -> list[Setup]:
-    """Every (method, gpu count, micro batch, checkpointing) in preference order; first that fits wins."""
-    out = []
+            seq_len: int, lora_r: int) -> Iterator[Setup]:
+    """Setups that fit `gpu`, in preference order (method, GPU count, no checkpointing, bigger batches).
+
+    A generator: callers take the first, so the estimator runs only until something fits.
+    """
     arch = entry.architecture
+    limit = gpu.memory_gb * _headroom(inp)
     for method in _methods(inp, entry):
         for count in counts:
-            strategy = "single_gpu" if count == 1 else "ddp"
             for sharding in (("ddp",) if count == 1 else ("ddp", "fsdp")):
-                if count > 1:
-                    strategy = sharding
+                strategy = "single_gpu" if count == 1 else sharding
                 for grad_ckpt, micro_batches in ((False, (8, 4)), (True, MICRO_BATCHES)):
                     for micro in micro_batches:
-                        mem = estimate_memory(arch, method=method, seq_len=seq_len, batch_size=micro,
-                                              grad_ckpt=grad_ckpt, lora_r=lora_r, lora_targets=ALL_LINEAR,
-                                              optimizer=_optimizer(method), gpus=count, sharding=sharding)
+                        mem = _memory(arch, method, seq_len, micro, grad_ckpt, lora_r, count, sharding)
+                        if mem.peak_memory_gb > limit:
+                            continue
                         comp = estimate_compute(arch, method=method, tokens=tokens, seq_len=seq_len,
                                                 grad_ckpt=grad_ckpt, peak_tflops=gpu.training_tflops, gpus=count)
-                        out.append(Setup(method, gpu, count, strategy, micro, grad_ckpt, _optimizer(method),
-                                         mem, comp, seq_len))
-    return out
+                        yield Setup(method, gpu, count, strategy, micro, grad_ckpt, _optimizer(method), mem, comp,
+                                    seq_len)
 
 
 def gpu_options(inp: Inputs) -> list[tuple[GpuEntry, tuple[int, ...]]]:
@@ -135,17 +146,12 @@ def best_setup(inp: Inputs, entry: BaseModelEntry, lora_r: int) -> Setup | None:
     seq_len = max_seq_length(inp, entry)
     train_examples = max(inp.facts.examples_available, int(inp.settings.value("data.minimum_examples")))
     tokens = train_examples * example_tokens(inp) * epochs_for(inp)
-    headroom = _headroom(inp)
     options = gpu_options(inp)
     # Fewer GPUs first: one GPU avoids sharding and interconnect costs the estimate does not model.
     for count_limit in sorted({c for _, counts in options for c in counts}):
-        fitting: list[Setup] = []
-        for gpu, counts in options:
-            usable = tuple(c for c in counts if c <= count_limit)
-            for setup in _setups(inp, entry, gpu, usable, tokens, seq_len, lora_r):
-                if setup.memory.peak_memory_gb <= gpu.memory_gb * headroom:
-                    fitting.append(setup)
-                    break
+        fitting = [setup for gpu, counts in options
+                   if (setup := next(_setups(inp, entry, gpu, tuple(c for c in counts if c <= count_limit),
+                                             tokens, seq_len, lora_r), None))]
         if fitting:
             return min(fitting, key=lambda s: (s.usd, s.gpu_count))
     return None

@@ -7,6 +7,7 @@ Markdown context it lands in: quoted blocks, table cells or inline text.
 from __future__ import annotations
 
 import html
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -35,10 +36,22 @@ def _quote(text: object) -> str:
     return "\n".join(f"> {line}".rstrip() for line in lines)
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Jinja's own compiled-template cache in the user's cache folder: start-up is compile-free after the
+    first run. None where that folder cannot be written (the templates are then compiled each time)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftplan" / "jinja"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(base)) if os.access(base, os.W_OK) else None
+
+
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-                             autoescape=False, keep_trailing_newline=True, trim_blocks=False)
+                             autoescape=False, keep_trailing_newline=True, trim_blocks=False,
+                             bytecode_cache=_bytecode_cache())
     env.filters.update(inline=_inline, cell=_cell, quote=_quote, option=lambda o: OPTION_NAMES.get(o, o),
                        method=lambda m: METHOD_NAMES.get(m, m))
     return env
@@ -53,7 +66,7 @@ def render_markdown(plan: Plan, answers: object) -> str:
 
 
 def render_json(plan: Plan) -> str:
-    return plan.model_dump_json(indent=2) + "\n"
+    return plan.to_json() + "\n"
 
 
 def _inline_html(text: str) -> str:

@@ -1,0 +1,232 @@
+"""The CLI contract: exit codes 0/1/2, `field: what — fix` messages, no traceback, nothing written on error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from generator.cli import app
+from tests.conftest import EXAMPLES, ROOT
+
+runner = CliRunner()
+GOOD = EXAMPLES / "support_triage.yaml"
+TODAY = ["--today", "2026-11-25"]
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_plan_markdown_has_the_seven_sections_in_order():
+    res = run("plan", str(GOOD), *TODAY)
+    assert res.exit_code == 0, res.output
+    heads = ["Should You Fine-Tune?", "Base Model Selection", "Training Data Plan", "Training Configuration",
+             "Evaluation Framework", "Deployment Plan", "Total Cost & ROI", "Risks", "Assumptions"]
+    positions = [res.stdout.index(f"## {h}" if h in ("Risks", "Assumptions") else h) for h in heads]
+    assert positions == sorted(positions)
+
+
+def test_plan_json_has_the_stable_keys():
+    res = run("plan", str(GOOD), "--format", "json", *TODAY)
+    assert res.exit_code == 0
+    p = json.loads(res.stdout)
+    for dotted in ["decision.recommendation", "decision.matrix", "decision.proof_required",
+                   "provider.fine_tuning_available", "provider.notes", "base_model.id", "base_model.params_b",
+                   "base_model.license", "base_model.context_length", "base_model.why", "candidates",
+                   "data.examples_available", "data.minimum", "data.meets_minimum", "data.split",
+                   "data.quality_gates", "data.forgetting_mix", "training.method",
+                   "training.hyperparameters.learning_rate", "training.hyperparameters.epochs",
+                   "training.hyperparameters.effective_batch_size", "training.hyperparameters.lora_r",
+                   "training.hyperparameters.lora_alpha", "training.hyperparameters.lora_dropout",
+                   "training.hyperparameters.target_modules", "training.hyperparameters.max_seq_length",
+                   "training.hyperparameters.warmup_ratio", "training.hyperparameters.scheduler",
+                   "training.hardware.gpu", "training.hardware.gpu_count", "training.hardware.peak_memory_gb",
+                   "training.hardware.gpu_hours", "cost.training_usd", "cost.data_labor_usd",
+                   "cost.hosted_api_usd", "cost.evaluation_usd", "cost.total_usd", "evaluation.metrics",
+                   "evaluation.heldout_size", "evaluation.comparison", "evaluation.forgetting_probe",
+                   "evaluation.gates", "rollout.serving", "rollout.ab.sample_size_per_arm",
+                   "rollout.ab.duration_days", "rollout.stages", "rollout.rollback_criteria", "roi.rows",
+                   "roi.break_even_month", "risks"]:
+        node = p
+        for part in dotted.split("."):
+            assert part in node, dotted
+            node = node[part]
+    assert [r["id"] for r in p["risks"]] == ["E1", "E2", "E3", "E4"]
+    assert len(p["roi"]["rows"][0]["cumulative_usd"]) == 12
+
+
+def test_plan_html_escapes_user_text(tmp_path):
+    data = GOOD.read_text().replace("Route each incoming", "Route <script>alert(1)</script> each incoming")
+    src = tmp_path / "a.yaml"
+    src.write_text(data)
+    res = run("plan", str(src), "--format", "html", *TODAY)
+    assert res.exit_code == 0
+    assert "<script>alert(1)</script>" not in res.stdout and "&lt;script&gt;" in res.stdout
+
+
+def test_today_env_and_flag(monkeypatch):
+    monkeypatch.setenv("FTPLAN_TODAY", "2027-01-07")
+    res = run("plan", str(EXAMPLES / "policy_assistant_rag.yaml"), "--format", "json")
+    assert json.loads(res.stdout)["provider"]["fine_tuning_available"] is False
+    res = run("plan", str(EXAMPLES / "policy_assistant_rag.yaml"), "--format", "json", *TODAY)
+    assert json.loads(res.stdout)["provider"]["fine_tuning_available"] is True
+    monkeypatch.setenv("FTPLAN_TODAY", "next tuesday")
+    res = run("plan", str(GOOD))
+    assert res.exit_code == 1 and "FTPLAN_TODAY" in res.stderr and "YYYY-MM-DD" in res.stderr
+
+
+BAD_INPUTS = {
+    "missing.yaml": None,
+    "empty.yaml": "",
+    "binary.yaml": b"\x00\x01\xff\xfe garbage",
+    "broken.yaml": "provider: [open_source\nbudget: moderate\n",
+    "misspelled.yaml": GOOD.read_text().replace("use_case:", "use_cse:"),
+    "wrong_type.yaml": GOOD.read_text().replace("examples_available: 40000", "examples_available: lots"),
+    "out_of_range.yaml": GOOD.read_text().replace("target_score: 0.92", "target_score: 7"),
+    "bomb.yaml": "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                 "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n",
+    "not_mapping.yaml": "- just\n- a list\n",
+}
+EXPECTED_FIELD = {"misspelled.yaml": "use_cse", "wrong_type.yaml": "facts.examples_available",
+                  "out_of_range.yaml": "facts.target_score"}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_answers_exit_1_without_traceback_or_output(tmp_path, name):
+    content = BAD_INPUTS[name]
+    src = tmp_path / name
+    if isinstance(content, bytes):
+        src.write_bytes(content)
+    elif content is not None:
+        src.write_text(content)
+    out = tmp_path / "STRATEGY.md"
+    res = run("plan", str(src), "-o", str(out), *TODAY)
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output
+    assert not out.exists()
+    assert ": " in res.stderr
+    if name in EXPECTED_FIELD:
+        assert EXPECTED_FIELD[name] in res.stderr
+    if name == "misspelled.yaml":
+        assert "use_case" in res.stderr  # the suggestion
+
+
+def test_all_problems_reported_at_once(tmp_path):
+    text = GOOD.read_text().replace("use_case:", "use_cse:").replace("budget: moderate", "budget: huge")
+    src = tmp_path / "two.yaml"
+    src.write_text(text)
+    res = run("plan", str(src))
+    assert res.exit_code == 1
+    assert "use_cse" in res.stderr and "budget" in res.stderr
+
+
+def test_usage_error_is_exit_2():
+    assert run("plan").exit_code == 2
+    assert run("plan", str(GOOD), "--format", "pdf").exit_code == 2
+    assert run("nonsense").exit_code == 2
+
+
+def test_estimate_json_breakdown_and_config(tmp_path):
+    cfg = {"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
+           "intermediate_size": 11008, "vocab_size": 32000, "hidden_act": "silu", "model_type": "llama"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    res = run("estimate", "--config", str(path), "--method", "qlora", "--seq-len", "512", "--batch-size", "1",
+              "--lora-r", "8", "--lora-targets", "q_proj,v_proj", "--grad-ckpt", "--format", "json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["peak_memory_gb"] > 0
+    assert set(out["breakdown"]) >= {"weights", "lora_adapters", "gradients", "optimizer", "activations",
+                                     "logits", "overhead"}
+    assert out["trainable_params"] == 4_194_304  # r=8 on q,v of Llama-2-7B: 32 x 2 x 8 x (4096+4096)
+    res2 = run("estimate", "--config", str(path), "--method", "qlora", "--seq-len", "512", "--lora-r", "8",
+               "--lora-targets", "q_proj,v_proj", "--no-grad-ckpt", "--format", "json")
+    assert json.loads(res2.stdout)["breakdown"]["activations"] > out["breakdown"]["activations"]
+
+
+def test_estimate_catalog_model_with_gpu():
+    res = run("estimate", "llama-3.1-8b-instruct", "--method", "lora", "--gpu", "A100-80GB", "--tokens", "1e8")
+    assert res.exit_code == 0, res.output
+    assert "peak memory per GPU" in res.stdout and "tokens/s" in res.stdout
+
+
+def test_estimate_bad_inputs():
+    res = run("estimate", "llama-3.1-8b-instrct")
+    assert res.exit_code == 1 and "did you mean" in res.stderr
+    res = run("estimate", "--config", "/nonexistent/config.json")
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    res = run("estimate", "qwen3-8b", "--method", "ia3")
+    assert res.exit_code == 1 and "method" in res.stderr
+
+
+def test_prompt_fills_the_seed_template_verbatim(tmp_path):
+    text = GOOD.read_text().replace("Route each incoming", "Route {{ 7*7 }} each incoming")
+    src = tmp_path / "a.yaml"
+    src.write_text(text)
+    res = run("prompt", str(src))
+    assert res.exit_code == 0
+    assert "{{ 7*7 }}" in res.stdout and "<personalization>" in res.stdout
+    again = tmp_path / "filled.md"
+    again.write_text(res.stdout)
+    res2 = run("plan", str(again), "--format", "json", *TODAY)
+    assert res2.exit_code == 0, res2.output
+
+
+def test_models_and_gpus_tables():
+    res = run("models")
+    assert res.exit_code == 0 and "qwen3-8b" in res.stdout
+    res = run("gpus")
+    assert res.exit_code == 0 and "H100-SXM" in res.stdout
+
+
+def test_init_asks_and_writes_valid_answers(tmp_path):
+    from generator.answers import QUESTIONS, load_answers
+
+    answers = {"project_name": "demo", "provider": "open_source", "budget": "moderate",
+               "infrastructure": "cloud_gpu", "use_case": "Classify tickets", "current_approach": "manual",
+               "current_limitations": "slow", "training_data": "5000 labelled tickets",
+               "success_criteria": "accuracy 0.9"}
+    lines = []
+    for q in QUESTIONS:
+        if q.repeat:
+            lines += ["bad line without arrow", "refund please -> billing", "crash on save -> bug",
+                      "new email -> account", ""]
+        elif q.field == "facts.examples_available":
+            lines += ["-3", "5000"]  # a bad value is re-asked
+        elif q.field.startswith("facts."):
+            lines.append("")
+        else:
+            lines.append(answers.get(q.field, ""))
+    out = tmp_path / "answers.yaml"
+    res = runner.invoke(app, ["init", "-o", str(out)], input="\n".join(lines) + "\n")
+    assert res.exit_code == 0, res.output
+    loaded = load_answers(out)
+    assert loaded.answers.facts.examples_available == 5000
+    assert len(loaded.answers.example_pairs) == 3
+    assert run("init", "-o", str(out)).exit_code == 1  # refuses to overwrite
+
+
+def test_planner_imports_no_training_library_and_starts_fast():
+    code = ("import sys, generator.cli, generator.plan, generator.render.strategy;"
+            "bad=[m for m in ('torch','transformers','peft','trl','datasets','bitsandbytes') if m in sys.modules];"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+    def timed(args: list[str]) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, *args], capture_output=True, cwd=ROOT, check=True)
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    imports = timed(["-c", "import typer, pydantic, jinja2, yaml"])
+    planning = timed(["-m", "generator.cli", "plan", str(GOOD), "--today", "2026-11-25", "-o", "/dev/null"])
+    assert planning <= 2.0 * imports + 0.15, (planning, imports)  # +0.15 s: noise on a shared 2-core box
