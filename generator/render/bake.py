@@ -19,7 +19,8 @@ def bake(template: Path, slug: str, ftplan: dict, output_dir: Path) -> Path:
     """Render `template` into `output_dir/slug` and return that path. `output_dir` must exist."""
     with tempfile.TemporaryDirectory(prefix="ftplan-template-") as tmp:
         staged = Path(tmp) / "template"
-        shutil.copytree(template, staged, ignore=shutil.ignore_patterns("cookiecutter.json", "__pycache__"))
+        shutil.copytree(template, staged, ignore=shutil.ignore_patterns("cookiecutter.json", "__pycache__", ".ruff_cache",
+                                                                        ".pytest_cache", "smoke", "outputs", "reports"))
         context = {"slug": slug, "_ftplan": ftplan, "_copy_without_render": COPY_WITHOUT_RENDER}
         (staged / "cookiecutter.json").write_text(json.dumps(context), encoding="utf-8")
 
