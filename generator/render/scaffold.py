@@ -73,32 +73,43 @@ def _examples_jsonl(answers: Any) -> str:
 
 
 def _hosted_config(plan: Plan, provider_id: str) -> str:
-    """configs/hosted.yaml: what prepare_hosted.py / submit_hosted.py read."""
+    """configs/hosted.yaml, in the keys scripts/prepare_hosted.py and submit_hosted.py read."""
     from generator.catalog import load_catalog
 
     entry = load_catalog().provider(provider_id)
     model = next(m for m in entry.models if m.id == plan.provider.hosted_model)
-    closes = [w.closes for w in entry.tuning_windows if w.closes]
+    closing = sorted((w for w in entry.tuning_windows if w.closes), key=lambda w: w.closes)  # type: ignore[arg-type, return-value]
+    notice = next((n.date for n in entry.notes if closing and n.date <= closing[0].closes), None)  # type: ignore[operator]
     hp = plan.training.hyperparameters
-    config = {
-        "provider": HOSTED_PROVIDERS[provider_id],
+    name = HOSTED_PROVIDERS[provider_id]
+    config: dict[str, Any] = {
+        "provider": name,
         "model": model.id,
         "epochs": hp.epochs if hp else 3,
-        "training_usd_per_1m_tokens": model.training_usd_per_1m_tokens,
-        "max_example_tokens": model.max_example_tokens,
-        "min_examples": model.min_examples,
-        "tuning_closes": min(closes).isoformat() if closes else None,
-        "model_retires": model.retires.isoformat() if model.retires else None,
-        "train_file": "data/train.jsonl",
-        "validation_file": "data/validation.jsonl",
+        "learning_rate_multiplier": None,
+        "adapter_size": None,
+        "training_usd_per_1m_tokens": model.training_usd_per_1m_tokens or 0.0,
+        "price_source": f"{entry.source.split()[0]} (as of {entry.as_of.isoformat()})",
+        "max_tokens_per_example": model.max_example_tokens,
+        "tuning_window": {
+            "closes": closing[0].closes.isoformat() if closing else None,  # type: ignore[union-attr]
+            "notice": notice.isoformat() if notice else None,
+            "source": entry.source.split()[0],
+        },
+        "model_retirement": model.retires.isoformat() if model.retires else None,
+        "suffix": plan.meta.slug[:64],
+        "data": {"train": "data/train.jsonl", "validation": "data/validation.jsonl"},
         "output_dir": "hosted",
-        "source": entry.source,
-        "as_of": entry.as_of.isoformat(),
+        "vertex": {"gcs_uri_prefix": None},
     }
-    header = ("# Hosted tuning settings, from the plan (ftplan scaffold). Read by scripts/prepare_hosted.py and\n"
-              "# scripts/submit_hosted.py. Credentials never go here: they come from the environment.\n"
-              "#   python scripts/prepare_hosted.py --provider {p} data/train.jsonl -o hosted/train.jsonl\n"
-              "#   python scripts/submit_hosted.py --provider {p} --dry-run\n").format(p=config["provider"])
+    header = (
+        "# Hosted tuning settings, from the plan (ftplan scaffold). Read by scripts/prepare_hosted.py and\n"
+        "# scripts/submit_hosted.py. Credentials never go here: OPENAI_API_KEY, or GOOGLE_APPLICATION_CREDENTIALS\n"
+        "# with GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION, come from the environment.\n"
+        f"#   python scripts/prepare_hosted.py --provider {name} data/train.jsonl -o hosted/train.jsonl\n"
+        f"#   python scripts/submit_hosted.py --provider {name} --dry-run\n"
+        "# Vertex: set vertex.gcs_uri_prefix to gs://BUCKET/FOLDER before submitting.\n"
+    )
     return header + yaml.safe_dump(config, sort_keys=False)
 
 
@@ -127,8 +138,8 @@ def _render(loaded: Any, plan: Plan, staging: Path) -> Path:
     provider = plan.provider.id
     if plan.training.method == "hosted" and provider in HOSTED_PROVIDERS:
         hosted = scaffolds_dir() / HOSTED
-        for sub in ("scripts", "tests"):
-            for src in sorted((hosted / sub).glob("*.py")):
+        for sub, pattern in (("scripts", "*.py"), ("tests", "*.py"), ("configs", "*.yaml")):
+            for src in sorted((hosted / sub).glob(pattern)):
                 (repo / sub).mkdir(exist_ok=True)
                 shutil.copy2(src, repo / sub / src.name)
         (repo / "configs" / "hosted.yaml").write_text(_hosted_config(plan, provider), encoding="utf-8")

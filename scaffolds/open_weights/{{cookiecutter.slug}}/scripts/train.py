@@ -1,0 +1,248 @@
+"""Fine-tune the base model with TRL's SFTTrainer (LoRA, QLoRA or full) from configs/train.yaml.
+
+    python scripts/train.py --config configs/train.yaml
+    python scripts/train.py --config configs/train.yaml --learning_rate 1e-4 --max_steps 200
+    python scripts/train.py --config configs/smoke.yaml                   # tiny local model, CPU
+    accelerate launch --config_file configs/accelerate/multi_gpu.yaml scripts/train.py --config configs/train.yaml
+
+The YAML holds TRL keys only (ScriptArguments + SFTConfig + ModelConfig), so stock
+`trl sft --config configs/train.yaml` reads the same file. What this script adds to stock `trl sft`:
+
+- completion-only loss on chat data: each `messages` row becomes a conversational prompt/completion pair
+  whose completion is the last assistant turn, so the loss is on the answer, not on the prompt;
+- early stopping on the validation split, patience from `--early_stopping_patience N` or else from the
+  config's `# ftplan.early_stopping_patience: N` comment (a comment, because stock `trl sft` rejects keys
+  it does not know); the best checkpoint is kept (`load_best_model_at_end`);
+- automatic resume from the last checkpoint in `output_dir`;
+- CPU when no GPU is present;
+- `run_metadata.json` next to the adapter: model, method, seed, world size, steps, best metric, loss
+  history, tokens seen, wall time and library versions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+PATIENCE_FLAG = "--early_stopping_patience"
+PATIENCE_COMMENT = re.compile(r"^#\s*ftplan\.early_stopping_patience:\s*(\d+)\s*$", re.MULTILINE)
+LIBRARIES = ["torch", "transformers", "trl", "peft", "datasets", "accelerate", "bitsandbytes"]
+
+
+class UserError(Exception):
+    """Bad input the user can fix; printed as one line, exit code 1."""
+
+
+def pop_patience(argv: list[str]) -> tuple[int | None, list[str]]:
+    """Remove `--early_stopping_patience N` (or `=N`) from argv before TRL's parser, which would reject it."""
+    rest: list[str] = []
+    patience: str | None = None
+    it = iter(argv)
+    for arg in it:
+        if arg == PATIENCE_FLAG:
+            patience = next(it, None)
+        elif arg.startswith(PATIENCE_FLAG + "="):
+            patience = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    if patience is None:
+        return None, rest
+    if not patience.isdigit() or int(patience) < 1:
+        raise UserError(f"{PATIENCE_FLAG}: expected a whole number >= 1, got {patience!r}")
+    return int(patience), rest
+
+
+def patience_from_config(argv: list[str]) -> int | None:
+    """Read `# ftplan.early_stopping_patience: N` from the --config file, if there is one."""
+    if "--config" not in argv[:-1]:
+        return None
+    path = Path(argv[argv.index("--config") + 1])
+    if not path.is_file():
+        raise UserError(
+            f"--config: {path} does not exist. Fix: pass configs/train.yaml or configs/smoke.yaml"
+        )
+    match = PATIENCE_COMMENT.search(path.read_text(encoding="utf-8"))
+    return int(match.group(1)) if match else None
+
+
+def to_prompt_completion(row: dict) -> dict:
+    """Chat row -> conversational prompt/completion: the last assistant turn is what the loss is computed on."""
+    messages = row["messages"]
+    if not messages or messages[-1]["role"] != "assistant":
+        raise UserError(
+            "messages: every chat row must end with an assistant turn (the target). "
+            "Fix: run scripts/validate_data.py on the file and repair the rows it names"
+        )
+    return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
+def load_splits(script_args, training_args):
+    """Load the dataset (a local folder such as `data`, or a Hub id) and make chat rows completion-only."""
+    from datasets import load_dataset
+
+    if not script_args.dataset_name:
+        raise UserError(
+            "dataset_name: missing. Fix: set `dataset_name: data` in the config or pass --dataset_name"
+        )
+    try:
+        dataset = load_dataset(script_args.dataset_name, name=script_args.dataset_config)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(
+            f"dataset_name: cannot load {script_args.dataset_name!r} ({exc}). Fix: point it at a folder "
+            "holding train.jsonl and validation.jsonl (see data/FORMAT.md)"
+        ) from exc
+    wanted = [script_args.dataset_train_split]
+    if training_args.eval_strategy != "no":
+        wanted.append(script_args.dataset_test_split)
+    for split in wanted:
+        if split not in dataset:
+            raise UserError(
+                f"dataset_{'train' if split == wanted[0] else 'test'}_split: no split {split!r} in "
+                f"{script_args.dataset_name} (found {sorted(dataset)}). Fix: add {split}.jsonl there "
+                "or set the split name in the config"
+            )
+    splits = {}
+    for split in wanted:
+        data = dataset[split]
+        if "messages" in data.column_names:
+            data = data.map(to_prompt_completion, remove_columns=data.column_names)
+        elif not {"prompt", "completion"} <= set(data.column_names):
+            raise UserError(
+                f"{split}: rows need `messages` or `prompt` + `completion` (found {data.column_names}). "
+                "Fix: see data/FORMAT.md"
+            )
+        else:
+            data = data.select_columns(["prompt", "completion"])
+        splits[split] = data
+    return splits[wanted[0]], splits.get(script_args.dataset_test_split) if len(wanted) > 1 else None
+
+
+def method_of(model_args) -> str:
+    if not model_args.use_peft:
+        return "full"
+    return "qlora" if model_args.load_in_4bit else "lora"
+
+
+def write_metadata(trainer, model_args, training_args, started: float, patience: int | None) -> dict:
+    """Everything needed to compare or reproduce this run, next to the adapter."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def lib_version(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    state = trainer.state
+    history = state.log_history
+    metadata = {
+        "model": model_args.model_name_or_path,
+        "method": method_of(model_args),
+        "seed": training_args.seed,
+        "world_size": training_args.world_size,
+        "device": str(training_args.device),
+        "global_step": state.global_step,
+        "max_steps": state.max_steps,
+        "epochs": state.epoch,
+        "best_metric": {
+            "name": training_args.metric_for_best_model,
+            "value": state.best_metric,
+            "checkpoint": state.best_model_checkpoint,
+        },
+        "early_stopping_patience": patience,
+        "stopped_early": bool(state.max_steps and state.global_step < state.max_steps),
+        "train_loss": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
+        "eval_loss": [{"step": h["step"], "loss": h["eval_loss"]} for h in history if "eval_loss" in h],
+        "tokens_seen": state.num_input_tokens_seen,
+        "wall_time_s": round(time.time() - started, 2),
+        "libraries": {name: lib_version(name) for name in LIBRARIES},
+    }
+    out = Path(training_args.output_dir) / "run_metadata.json"
+    out.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    return metadata
+
+
+def main(script_args, training_args, model_args, patience: int | None) -> dict:
+    """Train, keep the best checkpoint, save adapter + tokenizer + run_metadata.json in output_dir."""
+    from transformers import AutoTokenizer, EarlyStoppingCallback
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import SFTTrainer, get_peft_config, get_quantization_config
+
+    started = time.time()
+    train_data, eval_data = load_splits(script_args, training_args)
+    training_args.model_init_kwargs = {
+        **(training_args.model_init_kwargs or {}),
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+    }
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # padding is masked out of the loss, any token will do
+    callbacks = []
+    if eval_data is not None and patience is not None:
+        if not training_args.load_best_model_at_end:
+            raise UserError(
+                "load_best_model_at_end: early stopping needs it true (and save_steps a multiple "
+                "of eval_steps). Fix: set it in the config"
+            )
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
+    trainer = SFTTrainer(
+        model=model_args.model_name_or_path,
+        args=training_args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        processing_class=tokenizer,
+        quantization_config=get_quantization_config(model_args),
+        peft_config=get_peft_config(model_args),
+        callbacks=callbacks,
+    )
+    resume = training_args.resume_from_checkpoint
+    if resume is None and Path(training_args.output_dir).is_dir():
+        resume = get_last_checkpoint(training_args.output_dir)
+        if resume:
+            trainer.accelerator.print(f"Resuming from {resume}")
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(training_args.output_dir)  # the best model when load_best_model_at_end
+    metadata: dict = {}
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(training_args.output_dir)
+        metadata = write_metadata(trainer, model_args, training_args, started, patience)
+        best = metadata["best_metric"]
+        print(
+            f"Saved {metadata['method']} model to {training_args.output_dir} after {metadata['global_step']} "
+            f"steps on {metadata['world_size']} process(es); best {best['name']} = {best['value']}"
+        )
+    if hasattr(trainer, "end"):
+        trainer.end()  # closes trackers and the process group (transformers >= 5.18)
+    return metadata
+
+
+def parse(argv: list[str]):
+    """TRL's own parser, so the YAML and the CLI flags are exactly those of `trl sft`."""
+    patience, argv = pop_patience(argv)
+    if patience is None:
+        patience = patience_from_config(argv)
+    import torch
+    from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+
+    if not torch.cuda.is_available() and "--use_cpu" not in argv:
+        argv = [*argv, "--use_cpu", "true"]  # no GPU here: train on the CPU rather than fail
+    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig))
+    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    return script_args, training_args, model_args, patience
+
+
+if __name__ == "__main__":
+    try:
+        main(*parse(sys.argv[1:]))
+    except UserError as err:
+        sys.exit(f"error: {err}")

@@ -1,0 +1,319 @@
+"""scripts/evaluate.py: hand-checked metric and statistics values, then end-to-end runs on a tiny model.
+
+pytest tests/test_evaluate.py
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import evaluate as ev  # noqa: E402
+
+TRAIN_STEPS, TRAIN_LR, TRAIN_BATCH = 500, 2e-3, 16  # enough for LoRA to learn the tiny topic task
+N_HELDOUT, N_PROBE = 24, 8  # small, to keep the test fast on two CPU cores
+
+
+# ---------------------------------------------------------------- metrics, checked by hand
+def test_rouge_l_hand_value() -> None:
+    # LCS("the cat sat", "the cat was sat") = 3: P = 3/3, R = 3/4, F1 = 2PR/(P+R) = 6/7
+    assert ev.rouge_l("the cat sat", "the cat was sat") == pytest.approx(6 / 7)
+    assert ev.rouge_l("a b", "c d") == 0.0
+    assert ev.rouge_l("Same Words", "same words") == 1.0
+
+
+def test_chrf_hand_value() -> None:
+    # "ab" vs "ac": unigrams match 1 of 2 both ways (F = 0.5), bigrams 0 of 1 (F = 0); orders 3-6 are empty
+    assert ev.chrf([ev.chrf_stats("ab", "ac")]) == pytest.approx(0.25)
+    assert ev.chrf([ev.chrf_stats("hello world", "helloworld")]) == pytest.approx(1.0)  # whitespace ignored
+    assert ev.chrf([ev.chrf_stats("xyz", "abc")]) == 0.0
+
+
+def test_macro_f1_hand_value() -> None:
+    pairs = [("a", "a"), ("a", "b"), ("b", "b"), ("b", "b")]
+    # label a: tp 1, fn 1 -> F1 2/3; label b: tp 2, fp 1 -> F1 4/5; macro = (2/3 + 4/5) / 2
+    assert ev.macro_f1(pairs) == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert ev.macro_f1(pairs, ["a", "b", "c"]) == pytest.approx((2 / 3 + 4 / 5) / 3)
+
+
+def test_extraction_metrics() -> None:
+    ref = '{"name": "Ann", "age": 3}'
+    assert ev.field_counts('{"name": "Ann", "age": 4}', ref) == (1, 1, 1)
+    assert ev.field_counts("not json", ref) == (0, 0, 2)
+    assert ev.exact('```json\n{"age": 3, "name": "Ann"}\n```', ref, "extraction") == 1.0
+    assert ev.exact("def f( x ):\n  return x", "def f( x ): return x", "code") == 1.0
+    assert ev.norm_label("  Billing.\nbecause...") == "billing"
+
+
+def test_mcnemar_exact_and_asymptotic() -> None:
+    # b = 0, c = 6: exact two-sided p = 2 * 0.5^6 = 0.03125
+    assert ev.mcnemar([0] * 6 + [1] * 4, [1] * 6 + [1] * 4) == pytest.approx(0.03125)
+    # b = 10, c = 30 (>= 25): chi2 = (|10-30|-1)^2/40 = 9.025, p = 0.002663 (chi-square table, 1 df)
+    base = [1] * 10 + [0] * 30
+    tuned = [0] * 10 + [1] * 30
+    assert ev.mcnemar(base, tuned) == pytest.approx(0.0026636, rel=1e-3)
+    assert ev.mcnemar([1, 0], [1, 0]) == 1.0
+
+
+def test_paired_stats_detect_a_real_difference_and_not_a_null_one() -> None:
+    base = [1.0] * 40 + [0.0] * 60  # 40% right
+    better = [1.0] * 40 + [1.0] * 30 + [0.0] * 30  # the same 40 plus 30 more: 70% right
+    res = ev.paired_stats(base, better, ev.mean, True, 500, 0)
+    assert res["delta"] == pytest.approx(0.3)
+    assert 0.0 < res["ci95"][0] < 0.3 < res["ci95"][1]
+    assert res["p_value"] < 1e-6
+    same = ev.paired_stats(base, list(base), ev.mean, False, 200, 0)
+    assert same["ci95"] == [0.0, 0.0] and same["p_value"] == 1.0
+    # a corpus metric under the permutation test: a real gap in ROUGE-L is significant
+    b = [0.2 + 0.01 * (i % 5) for i in range(60)]
+    t = [x + 0.3 for x in b]
+    res = ev.paired_stats(b, t, ev.mean, False, 300, 1)
+    assert res["p_value"] < 0.01 and res["ci95"][0] == pytest.approx(0.3)
+
+
+def test_few_shot_never_uses_heldout_and_covers_answers() -> None:
+    held = [
+        {"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "q1"}], "reference": "x"}
+    ]
+    pool = [
+        {"prompt": [{"role": "user", "content": "q1"}], "reference": "x"},
+        {"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "q1"}], "reference": "x"},
+        {"prompt": [{"role": "user", "content": "p1"}], "reference": "a"},
+        {"prompt": [{"role": "user", "content": "p2"}], "reference": "a"},
+        {"prompt": [{"role": "user", "content": "p3"}], "reference": "b"},
+    ]
+    (msgs,) = ev.few_shot_prompts(held, pool, 3)
+    users = [m["content"] for m in msgs if m["role"] == "user"]
+    assert msgs[0] == {"role": "system", "content": "S"} and users[-1] == "q1"
+    assert users[:-1] == ["q1", "p1", "p3"]  # the identical held-out prompt (with system turn) was dropped
+    assert [m["content"] for m in msgs if m["role"] == "assistant"] == ["x", "a", "b"]
+
+
+def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(
+        "task_type: classification\nbase_model: m\nheldout: h.jsonl\noutput_dir: r\nmetrics: [bleu]\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/evaluate.py"), "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        proc.returncode == 1 and "metrics: unknown ['bleu']" in proc.stderr and "Traceback" not in proc.stderr
+    )
+
+
+# ---------------------------------------------------------------- end to end on a tiny model
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A tiny model, its synthetic task and a LoRA adapter trained for a few steps (the 'tuned' model)."""
+    import make_tiny_model
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("tiny")
+    make_tiny_model.main(out, "lora", 0)
+    for name, n in (("heldout.jsonl", N_HELDOUT), ("probe.jsonl", N_PROBE)):
+        lines = (out / name).read_text().splitlines()[:n]
+        (out / name).write_text("\n".join(lines) + "\n")
+    tok = AutoTokenizer.from_pretrained(out / "model")
+    model = AutoModelForCausalLM.from_pretrained(out / "model")
+    model = get_peft_model(
+        model, LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM")
+    )
+    rows = [json.loads(x) for x in (out / "data/train.jsonl").read_text().splitlines()]
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=TRAIN_LR)
+    torch.manual_seed(0)
+    for step in range(TRAIN_STEPS):
+        batch = rows[(step * TRAIN_BATCH) % len(rows) :][:TRAIN_BATCH]
+        full = [tok.apply_chat_template(r["messages"], tokenize=False) for r in batch]
+        prompt_len = [
+            len(
+                tok(
+                    tok.apply_chat_template(r["messages"][:-1], tokenize=False, add_generation_prompt=True),
+                    add_special_tokens=False,
+                )["input_ids"]
+            )
+            for r in batch
+        ]
+        enc = tok(full, return_tensors="pt", padding=True, add_special_tokens=False)
+        labels = enc["input_ids"].clone()
+        for i, n in enumerate(prompt_len):  # loss on the answer only (right padding in training)
+            labels[i, :n] = -100
+        labels[enc["attention_mask"] == 0] = -100
+        loss = model(**enc, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(out / "adapter")
+    tok.save_pretrained(out / "adapter")
+    (out / "adapter/run_metadata.json").write_text(json.dumps({"method": "lora"}))
+    config = {
+        "base_model": str(out / "model"),
+        "adapter": str(out / "adapter"),
+        "task_type": "classification",
+        "labels": ["food", "music", "sports", "travel"],
+        "heldout": str(out / "heldout.jsonl"),
+        "probe": str(out / "probe.jsonl"),
+        "few_shot_examples": str(out / "data/train.jsonl"),
+        "few_shot_k": 4,
+        "generation": {"max_new_tokens": 4, "batch_size": 8},
+        "bootstrap": {"resamples": 300, "seed": 0},
+        "metrics": ["accuracy", "macro_f1"],
+        "primary_metric": "accuracy",
+        "gates": [
+            {"metric": "accuracy", "op": "delta_ci_low>", "threshold": 0.0},
+            {"metric": "forgetting_probe", "op": "drop<=", "threshold": 1.0},
+        ],
+        "output_dir": str(out / "reports"),
+        "device": "cpu",
+        "smoke": {"output_dir": str(out / "smoke_reports")},
+    }
+    (out / "eval.yaml").write_text(json.dumps(config))
+    return {"dir": out, "config": out / "eval.yaml"}
+
+
+def run_eval(config: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts/evaluate.py"), "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def stable(report: dict) -> dict:
+    """The report without wall-clock figures."""
+    return {k: v for k, v in report.items() if k not in ("timings", "config")}
+
+
+def test_baseline_only(tiny: dict) -> None:
+    out = tiny["dir"] / "baseline"
+    proc = run_eval(tiny["config"], "--baseline-only", "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "baseline_report.json").read_text())
+    assert set(report["baselines"]) == {"zero_shot", "few_shot"}
+    assert report["prompting_meets_target"] is False  # no ">=" gate: nothing to meet
+    assert (out / "baseline_report.md").read_text().startswith("# Baseline report")
+
+
+def test_tuned_beats_base_and_resume_gives_the_same_report(tiny: dict) -> None:
+    full, resumed = tiny["dir"] / "full", tiny["dir"] / "resumed"
+    proc = run_eval(tiny["config"], "--output-dir", str(full))
+    report = json.loads((full / "eval_report.json").read_text())
+    acc = report["metrics"]["accuracy"]
+    assert acc["tuned"] - acc["base"] >= 0.5 and acc["ci95"][0] > 0 and acc["p_value"] < 0.01, acc
+    assert report["passed"] is True and proc.returncode == 0, proc.stderr
+    assert report["gates"][0]["value"] == acc["ci95"][0]
+    assert set(report["error_analysis"]["confusion_matrix"]) == {"food", "music", "sports", "travel"}
+    assert set(report["error_analysis"]["slices"]) == {"short", "long"}
+    assert report["probe"]["n"] == N_PROBE and "few_shot" in report["baselines"]
+    assert report["timings"]["tuned"]["examples_per_s"] > 0
+    # interrupted run: only the first 5 examples, then the full run continues from the cache
+    assert run_eval(tiny["config"], "--output-dir", str(resumed), "--limit", "5").returncode in (0, 1)
+    proc = run_eval(tiny["config"], "--output-dir", str(resumed))
+    again = json.loads((resumed / "eval_report.json").read_text())
+    assert again["timings"]["zero_shot"]["cached"] == 5
+    assert stable(again) == stable(report)
+    # a fully cached rerun loads no model and gives the same report
+    proc = run_eval(tiny["config"], "--output-dir", str(resumed))
+    assert json.loads((resumed / "eval_report.json").read_text())["timings"]["tuned"]["generated"] == 0
+
+
+def test_failing_gate_exits_1(tiny: dict) -> None:
+    cfg = json.loads(tiny["config"].read_text())
+    cfg["gates"] = [{"metric": "accuracy", "op": ">=", "threshold": 1.01}]
+    path = tiny["dir"] / "strict.yaml"
+    path.write_text(json.dumps(cfg))
+    proc = run_eval(path, "--output-dir", str(tiny["dir"] / "full"))  # reuses the cached generations
+    assert proc.returncode == 1
+    report = json.loads((tiny["dir"] / "full/eval_report.json").read_text())
+    assert report["passed"] is False and report["gates"][0]["passed"] is False
+
+
+class _ChatHandler(http.server.BaseHTTPRequestHandler):
+    """A minimal OpenAI-compatible /v1/chat/completions server backed by the tiny model."""
+
+    generate = None
+    seen_keys: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen_keys.append(self.headers.get("Authorization", ""))
+        which = "tuned" if body["model"] == "tiny-tuned" else "base"
+        text = type(self).generate(which, [body["messages"]])[0]
+        data = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+def test_endpoint_backend_matches_local(tiny: dict) -> None:
+    cfg = ev.load_config(str(tiny["config"]), None, {})
+    cfg.update(max_new_tokens=4, batch_size=8)
+    local = ev.LocalBackend(cfg)
+    lock = threading.Lock()
+
+    def serve(which: str, prompts: list) -> list[str]:
+        with lock:
+            return local.generate(which, prompts)
+
+    _ChatHandler.generate = staticmethod(serve)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tiny["dir"] / "endpoint"
+        url = f"http://127.0.0.1:{server.server_port}/v1"
+        proc = run_eval(
+            tiny["config"],
+            "--endpoint",
+            url,
+            "--endpoint-model",
+            "tiny-tuned",
+            "--output-dir",
+            str(out),
+            "--batch-size",
+            "1",
+            env={"OPENAI_API_KEY": "sk-test-secret"},
+        )
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "eval_report.json").read_text())
+    reference = json.loads((tiny["dir"] / "full/eval_report.json").read_text())
+    for name in ("accuracy", "macro_f1"):
+        assert math.isclose(report["metrics"][name]["tuned"], reference["metrics"][name]["tuned"])
+        assert math.isclose(report["metrics"][name]["base"], reference["metrics"][name]["base"])
+    assert set(_ChatHandler.seen_keys) == {"Bearer sk-test-secret"}
+    written = "".join(p.read_text() for p in out.iterdir())
+    assert "sk-test-secret" not in written
+
+
+@pytest.mark.parametrize("profile", [None, "smoke"])
+def test_shipped_eval_config_is_valid(profile: str | None) -> None:
+    cfg = ev.load_config(str(ROOT / "configs/eval.yaml"), profile, {})
+    assert cfg["primary_metric"] in cfg["metrics"] and cfg["gates"]
+    assert any(g["op"] == "delta_ci_low>" for g in cfg["gates"])
+    if profile:
+        assert cfg["base_model"] == "smoke/model" and cfg["output_dir"] == "smoke/reports"

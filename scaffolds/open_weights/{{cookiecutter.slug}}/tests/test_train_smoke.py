@@ -1,0 +1,152 @@
+"""Training tests: every config loads, the helpers of scripts/train.py behave, and a few real training steps
+on the tiny local model write an adapter and run_metadata.json.
+
+    python -m pytest tests/test_train_smoke.py -q
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+TRL_CONFIGS = [ROOT / "configs" / "train.yaml", ROOT / "configs" / "smoke.yaml"]
+TRAIN_STEPS = 4  # enough to evaluate, save and reload once; a second or two on a CPU
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_config_loads(path: Path) -> None:
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(config, dict) and config, f"{path} is not a YAML mapping"
+    assert path.read_text(encoding="utf-8").startswith("#"), f"{path} needs its comment header"
+    if path.parent.name == "accelerate":
+        assert config["num_processes"] >= 1 and config["distributed_type"]
+
+
+@pytest.mark.parametrize("path", TRL_CONFIGS, ids=lambda p: p.name)
+def test_trl_parser_accepts_config(path: Path) -> None:
+    """Stock `trl sft --config` rejects unknown keys; this is the same parser."""
+    from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+
+    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig))
+    script_args, training_args, _ = parser.parse_args_and_config(
+        args=["--config", str(path), "--use_cpu", "true", "--bf16", "false"]
+    )
+    assert script_args.dataset_test_split == "validation"
+    assert training_args.load_best_model_at_end and training_args.metric_for_best_model == "eval_loss"
+    assert training_args.save_steps % training_args.eval_steps == 0
+
+
+def test_patience_flag_is_removed_before_trl_parses() -> None:
+    train = load_script("train")
+    patience, rest = train.pop_patience(
+        ["--config", "c.yaml", "--early_stopping_patience", "5", "--seed", "1"]
+    )
+    assert patience == 5 and rest == ["--config", "c.yaml", "--seed", "1"]
+    assert train.pop_patience(["--early_stopping_patience=2"]) == (2, [])
+    with pytest.raises(train.UserError, match="early_stopping_patience"):
+        train.pop_patience(["--early_stopping_patience", "zero"])
+    assert train.patience_from_config(["--config", str(ROOT / "configs" / "train.yaml")]) >= 1
+
+
+def test_chat_row_becomes_prompt_completion() -> None:
+    train = load_script("train")
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "billing"}]}
+    assert train.to_prompt_completion(row) == {
+        "prompt": row["messages"][:1],
+        "completion": row["messages"][1:],
+    }
+    with pytest.raises(train.UserError, match="assistant"):
+        train.to_prompt_completion({"messages": [{"role": "user", "content": "hi"}]})
+
+
+def test_missing_config_is_a_clean_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "--config", str(tmp_path / "no.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "--config" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("smoke")
+    method = (
+        "lora"
+        if not yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text()).get("load_in_4bit")
+        else "qlora"
+    )
+    load_script("make_tiny_model").main(out, method, seed=0)
+    return out
+
+
+def test_tiny_model_and_data(smoke_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smoke_dir / "model")
+    row = json.loads((smoke_dir / "data" / "train.jsonl").read_text().splitlines()[0])
+    text = tokenizer.apply_chat_template(row["messages"], tokenize=False)
+    assert text.rstrip().endswith(tokenizer.eos_token), "the assistant turn must end with EOS"
+    assert tokenizer.unk_token_id not in tokenizer(text)["input_ids"]
+    heldout = {json.loads(line)["messages"][-2]["content"] for line in (smoke_dir / "heldout.jsonl").open()}
+    train = {
+        json.loads(line)["messages"][-2]["content"] for line in (smoke_dir / "data" / "train.jsonl").open()
+    }
+    assert not heldout & train, "held-out sentences leaked into training"
+    assert (smoke_dir / "probe.jsonl").stat().st_size > 0
+
+
+def test_a_few_training_steps_write_adapter_and_metadata(smoke_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "--config",
+        str(ROOT / "configs" / "smoke.yaml"),
+        "--model_name_or_path",
+        str(smoke_dir / "model"),
+        "--dataset_name",
+        str(smoke_dir / "data"),
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        str(TRAIN_STEPS),
+        "--eval_steps",
+        "2",
+        "--save_steps",
+        "2",
+        "--early_stopping_patience",
+        "1",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metadata = json.loads((out / "run_metadata.json").read_text())
+    config = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    assert metadata["method"] == (
+        "full" if not config.get("use_peft") else "qlora" if config.get("load_in_4bit") else "lora"
+    )
+    weights = "adapter_model.safetensors" if config.get("use_peft") else "model.safetensors"
+    assert (out / weights).is_file() and (out / "tokenizer_config.json").is_file()
+    assert metadata["world_size"] == 1 and 0 < metadata["global_step"] <= TRAIN_STEPS
+    assert metadata["eval_loss"] and metadata["best_metric"]["value"] is not None
+    assert metadata["tokens_seen"] > 0 and metadata["libraries"]["trl"]

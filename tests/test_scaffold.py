@@ -1,0 +1,633 @@
+"""`ftplan scaffold`: a pruned matrix of bakes, user text as data, safe slugs, and the CLI contract.
+
+Fast: nothing here trains. Every bake is rendered once per session (see `bake_case`) and checked for leaked
+template syntax, Python that compiles and lints, parseable YAML/JSON, TRL-only config keys, and configs that
+carry the plan's numbers. The end-to-end `make smoke` runs live elsewhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from generator.answers import LoadedAnswers, parse_answers
+from generator.catalog import load_catalog
+from generator.cli import app
+from generator.errors import UserError
+from generator.plan import build_plan
+from generator.plan.models import Plan
+from generator.plan.settings import load_settings
+from generator.render.bake import COPY_WITHOUT_RENDER, bake
+from generator.render.scaffold import write_scaffold
+from tests.conftest import EXAMPLES, ROOT, TODAY
+
+TEMPLATE = ROOT / "scaffolds" / "open_weights" / "{{cookiecutter.slug}}"
+HOSTED_TEMPLATE = ROOT / "scaffolds" / "hosted"
+TRL_KEYS = frozenset(yaml.safe_load((ROOT / "configs" / "trl_keys.yaml").read_text(encoding="utf-8"))["keys"])
+BASE_EXAMPLE = "support_triage.yaml"
+# Text that no template and no plan ever writes: a line holding it carries user text, not template output.
+MARKER = "ZQXMARKER"
+TEMPLATE_SYNTAX = ("{{", "{%", "{#")
+# Files the scaffold writes from the user's answers (not from the template); they carry user text.
+LEAD_WRITTEN = {"STRATEGY.md", "plan.json", ".ftplan-answers.yml", "data/examples.jsonl", "configs/hosted.yaml"}
+# Written by a tool run inside the template, never part of a generated repository.
+JUNK = (".ruff_cache", "__pycache__", ".pytest_cache", ".mypy_cache", ".ipynb_checkpoints")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+CLI_TODAY = ["--today", TODAY.isoformat()]
+# OpenAI still accepted tuning jobs for gpt-4o-mini on this date (configs/catalog/providers.yaml windows);
+# on TODAY its tuned models retire within months, so the plan moves to open weights.
+OPENAI_HOSTED_DAY = date(2025, 11, 25)
+
+runner = CliRunner()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The matrix: every provider x infrastructure x method that the answers can reach, driven by facts
+
+
+PROVIDERS = ("openai", "anthropic", "open_source", "google")
+INFRASTRUCTURES = ("cloud_gpu", "api_fine_tune", "local")
+METHODS = ("lora", "qlora", "full", "hosted")
+# Validation errors the matrix is expected to hit (the combination is impossible), with the field named.
+EXPECTED_REJECTIONS = {("open_source", "api_fine_tune"): "infrastructure"}
+
+
+@lru_cache(maxsize=None)
+def _base() -> dict[str, Any]:
+    return yaml.safe_load((EXAMPLES / BASE_EXAMPLE).read_text(encoding="utf-8"))
+
+
+def matrix_answers(provider: str, infra: str, method: str) -> tuple[dict[str, Any], date] | None:
+    """Answers that should lead the planner to `method`; None where no answers can reach it."""
+    d = copy.deepcopy(_base())
+    d.update(provider=provider, infrastructure=infra, project_name=f"matrix {provider} {infra} {method}")
+    d["use_case"] = f"{d['use_case']} {MARKER}"
+    facts = d["facts"]
+    if infra == "api_fine_tune":
+        # The provider picks the hardware (GPU facts are dropped), so only hosted or plain LoRA are reachable.
+        if method in ("qlora", "full"):
+            return None
+        hosted_day = {"google": TODAY, "openai": OPENAI_HOSTED_DAY}.get(provider)
+        if method == "hosted":
+            return (d, hosted_day) if hosted_day else None
+        return None if provider == "google" else (d, TODAY)  # google's tuning is open on TODAY: hosted wins
+    if method == "hosted":
+        return None
+    if method == "lora":
+        if infra == "local":
+            facts["gpu"] = "RTX-4090"
+    elif method == "qlora":
+        # An 8B-class task (code) on a 16 GB card: bf16 LoRA of an 8B model does not fit, 4-bit does.
+        facts.update(gpu="T4", gpu_count=1, task_type="code")
+    elif method == "full":
+        # Full fine-tuning only for a small model, >= 50k examples, an unlimited budget and a fixed big GPU.
+        d["budget"] = "unlimited"
+        facts.update(gpu="A100-80GB", gpu_count=1, examples_available=60_000)
+    return d, TODAY
+
+
+MATRIX = [(p, i, m) for p in PROVIDERS for i in INFRASTRUCTURES for m in METHODS
+          if matrix_answers(p, i, m) is not None]
+ACCEPTED = [c for c in MATRIX if c[:2] not in EXPECTED_REJECTIONS]
+REJECTED = [c for c in MATRIX if c[:2] in EXPECTED_REJECTIONS]
+
+
+def _id(case: tuple[str, str, str]) -> str:
+    return "-".join(case)
+
+
+@dataclass
+class Baked:
+    loaded: LoadedAnswers
+    plan: Plan
+    repo: Path
+    files: list[str]
+
+
+def plan_answers(data: dict[str, Any], today: date = TODAY) -> tuple[LoadedAnswers, Plan]:
+    loaded = parse_answers(data, "test")
+    return loaded, build_plan(loaded, load_catalog(), load_settings(), today)
+
+
+@pytest.fixture(scope="session")
+def bake_case(tmp_path_factory):
+    """Bake one matrix case, once per session."""
+    cache: dict[tuple[str, str, str], Baked] = {}
+
+    def get(case: tuple[str, str, str]) -> Baked:
+        if case not in cache:
+            built = matrix_answers(*case)
+            assert built is not None
+            loaded, plan = plan_answers(*built)
+            target = tmp_path_factory.mktemp("matrix") / _id(case)
+            files = write_scaffold(loaded, plan, target)
+            cache[case] = Baked(loaded, plan, target, files)
+        return cache[case]
+
+    return get
+
+
+def _is_copied(rel: str) -> bool:
+    return any(fnmatch.fnmatch(rel, pat) for pat in COPY_WITHOUT_RENDER)
+
+
+def _text_files(repo: Path) -> list[tuple[str, str]]:
+    out = []
+    for path in sorted(p for p in repo.rglob("*") if p.is_file()):
+        rel = path.relative_to(repo).as_posix()
+        out.append((rel, path.read_text(encoding="utf-8")))
+    return out
+
+
+def template_leaks(repo: Path) -> list[str]:
+    """Template syntax in rendered or lead-written files, outside lines carrying the user-text MARKER."""
+    leaks = []
+    for rel, text in _text_files(repo):
+        if _is_copied(rel) and rel not in LEAD_WRITTEN:
+            continue  # copied byte for byte (checked by test_copied_files_are_byte_identical)
+        for n, line in enumerate(text.splitlines(), start=1):
+            if MARKER in line:
+                continue
+            if any(tok in line for tok in TEMPLATE_SYNTAX):
+                leaks.append(f"{rel}:{n}: {line.strip()[:120]}")
+    return leaks
+
+
+def _source_of(rel: str) -> Path | None:
+    for root in (TEMPLATE, HOSTED_TEMPLATE):
+        if (root / rel).is_file():
+            return root / rel
+    return None
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+def test_matrix_reaches_the_intended_method(bake_case, case):
+    provider, infra, method = case
+    b = bake_case(case)
+    assert b.plan.training.method == method, b.plan.training.why
+    assert b.plan.provider.id == provider
+    assert b.plan.meta.slug == f"matrix-{provider.replace('_', '-')}-{infra.replace('_', '-')}-{method}"
+    assert b.repo.is_dir() and b.repo.name == _id(case)
+
+
+@pytest.mark.parametrize("case", REJECTED, ids=_id)
+def test_matrix_rejections_name_the_field(case):
+    data, today = matrix_answers(*case)  # type: ignore[misc]
+    with pytest.raises(UserError) as err:
+        plan_answers(data, today)
+    fields = [p.field for p in err.value.problems]
+    assert EXPECTED_REJECTIONS[case[:2]] in fields
+    assert all(p.field and p.message and p.fix for p in err.value.problems)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_local_without_a_gpu_is_rejected_with_the_field(provider):
+    data = copy.deepcopy(_base())
+    data.update(provider=provider, infrastructure="local")
+    with pytest.raises(UserError) as err:
+        plan_answers(data)
+    assert [p.field for p in err.value.problems] == ["facts.gpu"]
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+def test_no_template_syntax_leaks(bake_case, case):
+    b = bake_case(case)
+    assert template_leaks(b.repo) == []
+    assert any(MARKER in text for _, text in _text_files(b.repo) if _ == "README.md"), "use_case not in README"
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+def test_copied_files_are_byte_identical(bake_case, case):
+    b = bake_case(case)
+    for rel in b.files:
+        if rel in LEAD_WRITTEN or not _is_copied(rel):
+            continue
+        src = _source_of(rel)
+        assert src is not None, f"{rel}: not in the template"
+        assert (b.repo / rel).read_bytes() == src.read_bytes(), rel
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+def test_python_compiles(bake_case, case):
+    b = bake_case(case)
+    pys = [p for p in b.repo.rglob("*.py")]
+    assert any(p.name == "train.py" for p in pys)
+    for path in pys:
+        compile(path.read_text(encoding="utf-8"), str(path), "exec", dont_inherit=True)
+
+
+def _ruff_available() -> bool:
+    res = subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True, text=True)
+    return res.returncode == 0
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+def test_python_passes_ruff(bake_case, case):
+    if not _ruff_available():
+        pytest.skip("ruff is not installed in this interpreter")
+    b = bake_case(case)
+    res = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", "--select", "E,F",
+                          "--ignore", "E501", str(b.repo)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+def test_yaml_and_json_parse(bake_case, case):
+    b = bake_case(case)
+    seen = 0
+    for rel, text in _text_files(b.repo):
+        if rel.endswith((".yaml", ".yml")):
+            yaml.safe_load(text)
+        elif rel.endswith(".json"):
+            json.loads(text)
+        elif rel.endswith(".jsonl"):
+            for line in text.splitlines():
+                if line.strip():
+                    json.loads(line)
+        else:
+            continue
+        seen += 1
+    assert seen >= 6
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+def test_train_and_smoke_hold_only_trl_keys(bake_case, case):
+    b = bake_case(case)
+    for name in ("train.yaml", "smoke.yaml"):
+        cfg = yaml.safe_load((b.repo / "configs" / name).read_text(encoding="utf-8"))
+        assert isinstance(cfg, dict)
+        assert sorted(set(cfg) - TRL_KEYS) == [], name
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+def test_train_yaml_carries_the_plans_numbers(bake_case, case):
+    b = bake_case(case)
+    cfg = yaml.safe_load((b.repo / "configs" / "train.yaml").read_text(encoding="utf-8"))
+    t = b.plan.training
+    hp, hw = t.hyperparameters, t.hardware
+    assert hp is not None and hw is not None and b.plan.base_model is not None
+    assert cfg["model_name_or_path"] == b.plan.base_model.hf_id
+    assert cfg["learning_rate"] == pytest.approx(hp.learning_rate)
+    assert cfg["num_train_epochs"] == hp.epochs
+    assert cfg["per_device_train_batch_size"] == hp.per_device_train_batch_size
+    assert cfg["gradient_accumulation_steps"] == hp.gradient_accumulation_steps
+    assert hp.per_device_train_batch_size * hp.gradient_accumulation_steps * hw.gpu_count \
+        == hp.effective_batch_size
+    assert cfg["max_length"] == hp.max_seq_length
+    assert cfg["lr_scheduler_type"] == hp.scheduler
+    assert cfg["seed"] == hp.seed
+    assert bool(cfg.get("load_in_4bit", False)) == (t.open_weights_method == "qlora")
+    if t.open_weights_method == "full":
+        assert cfg.get("use_peft", False) is False
+    else:
+        assert cfg["use_peft"] is True
+        assert cfg["lora_r"] == hp.lora_r
+        assert cfg["lora_alpha"] == hp.lora_alpha
+        assert cfg["lora_dropout"] == pytest.approx(hp.lora_dropout)
+        assert cfg["lora_target_modules"] == hp.target_modules
+    if t.open_weights_method == "qlora":
+        assert cfg["bnb_4bit_quant_type"] == "nf4" and cfg["use_bnb_nested_quant"] is True
+    smoke = yaml.safe_load((b.repo / "configs" / "smoke.yaml").read_text(encoding="utf-8"))
+    assert bool(smoke.get("load_in_4bit", False)) == (t.open_weights_method == "qlora")
+    assert bool(smoke.get("use_peft", False)) == (t.open_weights_method != "full")
+
+
+@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+def test_hosted_files_only_for_hosted_plans(bake_case, case):
+    b = bake_case(case)
+    hosted_files = {"scripts/prepare_hosted.py", "configs/hosted.yaml"}
+    if b.plan.training.method == "hosted":
+        assert hosted_files <= set(b.files)
+        cfg = yaml.safe_load((b.repo / "configs" / "hosted.yaml").read_text(encoding="utf-8"))
+        assert cfg["model"] == b.plan.provider.hosted_model
+        assert cfg["provider"] == {"google": "vertex", "openai": "openai"}[b.plan.provider.id]
+    else:
+        assert hosted_files.isdisjoint(b.files)
+
+
+def test_matrix_covers_every_provider_infrastructure_and_method():
+    assert {c[0] for c in ACCEPTED} == set(PROVIDERS)
+    assert {c[1] for c in ACCEPTED} == set(INFRASTRUCTURES)
+    assert {c[2] for c in ACCEPTED} == set(METHODS)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_bundled_example_bakes_cleanly(tmp_path, name):
+    res = runner.invoke(app, ["scaffold", str(EXAMPLES / name), "-o", str(tmp_path / "repo"), *CLI_TODAY])
+    assert res.exit_code == 0, res.output
+    assert template_leaks(tmp_path / "repo") == []
+    for rel in ("STRATEGY.md", "plan.json", ".ftplan-answers.yml", "configs/train.yaml", "Makefile"):
+        assert (tmp_path / "repo" / rel).is_file(), rel
+
+
+@pytest.mark.xfail(strict=True, reason="generator/render/bake.py ignores only __pycache__ when staging the "
+                   "template, so tool caches inside it (.ruff_cache, .pytest_cache, ...) ship in every repo")
+def test_tool_caches_in_the_template_are_not_baked(tmp_path):
+    template = tmp_path / "template"
+    shutil.copytree(ROOT / "scaffolds" / "open_weights", template,
+                    ignore=shutil.ignore_patterns(*JUNK))
+    inner = template / "{{cookiecutter.slug}}"
+    for junk in JUNK:
+        (inner / junk).mkdir()
+        (inner / junk / "entry").write_text("cache\n", encoding="utf-8")
+    (inner / "scripts" / "stale.pyc").write_bytes(b"\x00\x01")
+    loaded, plan = plan_answers(_base())
+    from generator.render.scaffold import scaffold_context
+
+    out = tmp_path / "out"
+    out.mkdir()
+    repo = bake(template, plan.meta.slug, scaffold_context(plan, loaded.answers), out)
+    found = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*")
+                   if p.name in JUNK or p.suffix == ".pyc")
+    assert found == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# User text is data: template syntax and shell syntax come out verbatim and unexecuted
+
+CANARY = "ftplan-canary"
+PAYLOAD = ("{{ 7*7 }} {% raw %} {{ cookiecutter.slug }} ${HOME} $(id) {# note #} `id` "
+           f"$(touch {CANARY}) `touch {CANARY}` {{{{ cycler.__init__.__globals__.os.system('touch {CANARY}') }}}}")
+FREE_TEXT = ("use_case", "current_approach", "current_limitations", "training_data", "success_criteria")
+
+
+def _hostile_answers() -> dict[str, Any]:
+    d = copy.deepcopy(_base())
+    d["project_name"] = f"{MARKER} {PAYLOAD}"
+    for i, key in enumerate(FREE_TEXT):
+        d[key] = f"{MARKER}{i} {PAYLOAD} {d[key]}"
+    for i, pair in enumerate(d["example_pairs"]):
+        pair["input"] = f"{MARKER}in{i} {PAYLOAD} {pair['input']}"
+        pair["output"] = f"{MARKER}out{i} {PAYLOAD}"
+    return d
+
+
+def test_template_syntax_in_answers_comes_out_verbatim(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = _hostile_answers()
+    src = tmp_path / "hostile.yaml"
+    src.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    canary = tmp_path / CANARY
+    env_home = os.environ.get("HOME", "")
+    repo = tmp_path / "repo"
+    res = runner.invoke(app, ["scaffold", str(src), "-o", str(repo), *CLI_TODAY])
+    assert res.exit_code == 0, res.output
+    assert not canary.exists()
+    assert SLUG_RE.match(json.loads((repo / "plan.json").read_text(encoding="utf-8"))["meta"]["slug"])
+
+    strategy = (repo / "STRATEGY.md").read_text(encoding="utf-8")
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    for i, key in enumerate(FREE_TEXT):
+        assert f"{MARKER}{i} {PAYLOAD}" in strategy or key in ("current_approach", "training_data"), key
+    assert f"{MARKER}0 {PAYLOAD}" in readme  # use_case
+    assert f"{MARKER}4 {PAYLOAD}" in readme  # success_criteria
+    assert f"{MARKER}in0 {PAYLOAD}" in strategy
+
+    rows = [json.loads(line) for line in (repo / "data" / "examples.jsonl").read_text(encoding="utf-8")
+            .splitlines()]
+    assert [[m["content"] for m in r["messages"]] for r in rows] == \
+        [[p["input"], p["output"]] for p in data["example_pairs"]]
+
+    saved = yaml.safe_load((repo / ".ftplan-answers.yml").read_text(encoding="utf-8"))
+    for key in (*FREE_TEXT, "project_name", "example_pairs"):
+        assert saved[key] == data[key], key
+
+    # Nothing rendered or executed: no 49, no expanded $HOME, no `id` output, anywhere near user text.
+    for rel, text in _text_files(repo):
+        for line in text.splitlines():
+            if MARKER not in line:
+                continue
+            assert "49" not in line.replace(MARKER, ""), (rel, line)
+            assert "uid=" not in line, (rel, line)
+            if env_home:
+                assert env_home not in line, (rel, line)
+    assert template_leaks(repo) == []
+
+
+def test_all_user_text_in_strategy_is_verbatim(tmp_path):
+    """Each free-text field that STRATEGY.md quotes appears there byte for byte."""
+    data = _hostile_answers()
+    loaded, plan = plan_answers(data)
+    write_scaffold(loaded, plan, tmp_path / "repo")
+    strategy = (tmp_path / "repo" / "STRATEGY.md").read_text(encoding="utf-8")
+    quoted = [key for i, key in enumerate(FREE_TEXT) if f"{MARKER}{i}" in strategy]
+    assert "use_case" in quoted and "success_criteria" in quoted
+    for key in quoted:
+        assert data[key] in strategy.replace("\n", " ") or f"{MARKER}{FREE_TEXT.index(key)} {PAYLOAD}" \
+            in strategy, key
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Hostile project names: a safe slug, and nothing written outside the target
+
+HOSTILE_NAMES = ["../../etc/passwd", "/abs/path", "..", "a/b\\c", "名前", "", "x" * 200, ".", "-", "~root",
+                 "CON", "a\x00b", "../" * 30 + "evil"]
+
+
+def _listing(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def _answers_file(tmp_path: Path, name: str) -> Path:
+    data = copy.deepcopy(_base())
+    data["project_name"] = name
+    path = tmp_path / "in" / "answers.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=lambda n: repr(n)[:24])
+def test_hostile_project_name_with_output_dir(tmp_path, name):
+    src = _answers_file(tmp_path, name)
+    root = tmp_path / "root"
+    root.mkdir()
+    before = _listing(tmp_path)
+    res = runner.invoke(app, ["scaffold", str(src), "-o", str(root / "out"), *CLI_TODAY])
+    if res.exit_code == 1:  # a name validation refuses must say which field
+        assert "project_name" in res.output and "Traceback" not in res.output
+        assert _listing(tmp_path) == before
+        return
+    assert res.exit_code == 0, res.output
+    after = _listing(tmp_path)
+    new = after - before
+    assert new and all(p == "root/out" or p.startswith("root/out/") for p in new), sorted(new)[:5]
+    slug = json.loads((root / "out" / "plan.json").read_text(encoding="utf-8"))["meta"]["slug"]
+    assert SLUG_RE.match(slug) and len(slug) <= 64
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=lambda n: repr(n)[:24])
+def test_hostile_project_name_in_cwd(tmp_path, monkeypatch, name):
+    src = _answers_file(tmp_path, name)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    before = _listing(tmp_path)
+    res = runner.invoke(app, ["scaffold", str(src), *CLI_TODAY])
+    if res.exit_code == 1:
+        assert "project_name" in res.output and "Traceback" not in res.output
+        assert _listing(tmp_path) == before
+        return
+    assert res.exit_code == 0, res.output
+    new = _listing(tmp_path) - before
+    tops = {p.split("/")[1] for p in new if p.startswith("cwd/")}
+    assert len(tops) == 1 and all(p.startswith("cwd/") for p in new), sorted(new)[:5]
+    slug = tops.pop()
+    assert SLUG_RE.match(slug) and len(slug) <= 64
+    assert json.loads((cwd / slug / "plan.json").read_text(encoding="utf-8"))["meta"]["slug"] == slug
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The CLI
+
+
+def test_scaffold_without_answers_uses_the_bundled_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["scaffold", *CLI_TODAY])
+    assert res.exit_code == 0, res.output
+    repo = tmp_path / "support-triage"
+    plan = json.loads((repo / "plan.json").read_text(encoding="utf-8"))
+    assert plan["meta"]["answers_source"].endswith(BASE_EXAMPLE)
+    assert (repo / "STRATEGY.md").read_text(encoding="utf-8").strip()
+    assert yaml.safe_load((repo / ".ftplan-answers.yml").read_text(encoding="utf-8"))["use_case"] == \
+        _base()["use_case"]
+    assert "wrote" in res.output and "make smoke" in res.output
+
+
+def test_non_empty_target_is_refused_without_force(tmp_path):
+    target = tmp_path / "repo"
+    target.mkdir()
+    (target / "mine.txt").write_text("keep me\n", encoding="utf-8")
+    stat = (target / "mine.txt").stat()
+    res = runner.invoke(app, ["scaffold", "-o", str(target), *CLI_TODAY])
+    assert res.exit_code == 1
+    assert "--force" in res.output and "Traceback" not in res.output
+    assert _listing(target) == {"mine.txt"}
+    assert (target / "mine.txt").read_text(encoding="utf-8") == "keep me\n"
+    assert (target / "mine.txt").stat().st_mtime_ns == stat.st_mtime_ns
+    assert _listing(tmp_path) == {"repo", "repo/mine.txt"}  # no staging folder left behind
+
+
+def test_force_replaces_the_target(tmp_path):
+    target = tmp_path / "repo"
+    target.mkdir()
+    (target / "mine.txt").write_text("old\n", encoding="utf-8")
+    res = runner.invoke(app, ["scaffold", "-o", str(target), "--force", *CLI_TODAY])
+    assert res.exit_code == 0, res.output
+    assert not (target / "mine.txt").exists()
+    assert (target / "STRATEGY.md").is_file() and (target / "plan.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
+
+
+def test_empty_existing_target_is_used_without_force(tmp_path):
+    target = tmp_path / "repo"
+    target.mkdir()
+    res = runner.invoke(app, ["scaffold", "-o", str(target), *CLI_TODAY])
+    assert res.exit_code == 0, res.output
+    assert (target / "STRATEGY.md").is_file()
+
+
+def test_target_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "repo"
+    target.write_text("a file\n", encoding="utf-8")
+    res = runner.invoke(app, ["scaffold", "-o", str(target), "--force", *CLI_TODAY])
+    assert res.exit_code == 1 and "-o" in res.output
+    assert target.read_text(encoding="utf-8") == "a file\n"
+
+
+def test_dry_run_lists_the_files_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "repo"
+    res = runner.invoke(app, ["scaffold", "-o", str(target), "--dry-run", *CLI_TODAY])
+    assert res.exit_code == 0, res.output
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+    listed = {line.strip() for line in res.output.splitlines() if line.startswith("  ")}
+    real = tmp_path / "real"
+    assert runner.invoke(app, ["scaffold", "-o", str(real), *CLI_TODAY]).exit_code == 0
+    assert listed == _files(real)
+    assert {"STRATEGY.md", "plan.json", "configs/train.yaml", ".ftplan-answers.yml"} <= listed
+
+
+def test_dry_run_leaves_no_staging_folder_in_the_temp_dir(tmp_path, monkeypatch):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    res = runner.invoke(app, ["scaffold", "-o", str(tmp_path / "repo"), "--dry-run", *CLI_TODAY])
+    assert res.exit_code == 0, res.output
+    assert list(tmpdir.iterdir()) == []
+
+
+def _files(repo: Path) -> set[str]:
+    return {p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def fresh_repo(tmp_path) -> Path:
+    repo = tmp_path / "repo"
+    res = runner.invoke(app, ["scaffold", "-o", str(repo), *CLI_TODAY])
+    assert res.exit_code == 0, res.output
+    for name in ("train.jsonl", "validation.jsonl", "heldout.jsonl"):
+        shutil.copy(repo / "data" / "examples.jsonl", repo / "data" / name)
+    return repo
+
+
+def _edit_train(repo: Path, key: str, line: str) -> None:
+    path = repo / "configs" / "train.yaml"
+    text = path.read_text(encoding="utf-8")
+    new, n = re.subn(rf"^{re.escape(key)}:.*$", line, text, count=1, flags=re.MULTILINE)
+    assert n == 1, key
+    path.write_text(new, encoding="utf-8")
+
+
+def test_check_passes_on_a_fresh_bake(fresh_repo):
+    res = runner.invoke(app, ["check", str(fresh_repo)])
+    assert res.exit_code == 0, res.output
+    assert "OK" in res.output and "error" not in res.output
+
+
+def test_check_names_a_misspelled_key_and_suggests_the_right_one(fresh_repo):
+    _edit_train(fresh_repo, "learning_rate", "learning_rat: 0.0002")
+    res = runner.invoke(app, ["check", str(fresh_repo)])
+    assert res.exit_code == 1
+    assert "learning_rat" in res.output and "'learning_rate'" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_check_names_an_out_of_range_value(fresh_repo):
+    _edit_train(fresh_repo, "lora_r", "lora_r: -1")
+    res = runner.invoke(app, ["check", str(fresh_repo)])
+    assert res.exit_code == 1
+    assert re.search(r"lora_r\b.*-1", res.output), res.output
+
+
+def test_check_catches_a_batch_that_no_longer_fits_the_gpu(fresh_repo):
+    plan = json.loads((fresh_repo / "plan.json").read_text(encoding="utf-8"))
+    assert plan["training"]["hardware"]["gpu_memory_gb"] <= 24  # a small GPU
+    _edit_train(fresh_repo, "per_device_train_batch_size", "per_device_train_batch_size: 512")
+    res = runner.invoke(app, ["check", str(fresh_repo)])
+    assert res.exit_code == 1
+    assert "per_device_train_batch_size" in res.output and plan["training"]["hardware"]["gpu"] in res.output
+
+
+def test_check_on_a_folder_that_is_not_a_bake(tmp_path):
+    res = runner.invoke(app, ["check", str(tmp_path)])
+    assert res.exit_code == 1 and "plan.json" in res.output and "Traceback" not in res.output
