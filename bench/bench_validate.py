@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -146,26 +147,46 @@ def build_tokenizer(out: Path) -> Path:
 
 
 def measure(cmd: list[str]) -> dict:
-    """Run `cmd`; wall seconds, exit code, peak RSS of the main process and of the whole process tree."""
+    """Run `cmd`: wall and CPU seconds, exit code, peak RSS of the main process, peak RSS and PSS of the tree.
+
+    RSS summed over forked workers counts their shared copy-on-write pages once per process; PSS (the
+    proportional set size) splits shared pages among the processes, so its sum is the real footprint.
+    """
+    import resource
+
     import psutil
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ps = psutil.Process(proc.pid)
-    peak_main = peak_tree = 0
+    peak = {"main": 0, "tree": 0, "pss": 0}
     while proc.poll() is None:
         try:
-            main_rss = ps.memory_info().rss
-            tree = main_rss + sum(c.memory_info().rss for c in ps.children(recursive=True))
+            procs = [ps, *ps.children(recursive=True)]
+            rss = [p.memory_info().rss for p in procs]
+            pss = sum(p.memory_full_info().pss for p in procs)
         except psutil.Error:
-            break
-        peak_main, peak_tree = max(peak_main, main_rss), max(peak_tree, tree)
+            continue
+        peak = {
+            "main": max(peak["main"], rss[0]),
+            "tree": max(peak["tree"], sum(rss)),
+            "pss": max(peak["pss"], pss),
+        }
         time.sleep(SAMPLE_S)
     output = proc.communicate()[0]
     wall = time.perf_counter() - start
-    return {"cmd": " ".join(cmd[1:3]), "exit": proc.returncode, "wall_s": round(wall, 2),
-            "peak_rss_main_mb": round(peak_main / 2**20), "peak_rss_tree_mb": round(peak_tree / 2**20),
-            "output_tail": output[-600:]}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {
+        "exit": proc.returncode,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "peak_rss_main_mb": round(peak["main"] / 2**20),
+        "peak_rss_tree_mb": round(peak["tree"] / 2**20),
+        "peak_pss_tree_mb": round(peak["pss"] / 2**20),
+        "output_tail": output[-600:],
+    }
 
 
 def main() -> int:
@@ -180,15 +201,42 @@ def main() -> int:
     t0 = time.perf_counter()
     train, held = generate(out, args.rows)
     tok = build_tokenizer(out)
-    print(f"data: {train} ({train.stat().st_size / 2**20:.0f} MB), ready in {time.perf_counter() - t0:.0f}s")
-    common = [str(train), "--heldout", str(held), "--tokenizer", str(tok), "--max-seq-length", str(MAX_SEQ_LENGTH)]
+    print(
+        f"data: {train} ({train.stat().st_size / 2**20:.0f} MB), ready in {time.perf_counter() - t0:.0f}s;"
+        f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    common = [
+        str(train),
+        "--heldout",
+        str(held),
+        "--tokenizer",
+        str(tok),
+        "--max-seq-length",
+        str(MAX_SEQ_LENGTH),
+    ]
     runs = []
     if args.baseline:
-        runs.append(("yardstick", [sys.executable, str(BASELINE), *common, "--report", str(out / "base.json")]))
-    runs.append(("validate_data.py", [sys.executable, str(VALIDATOR), *common, "--report", str(out / "new.json")]))
+        runs.append(
+            ("yardstick", [sys.executable, str(BASELINE), *common, "--report", str(out / "base.json")])
+        )
+    runs.append(
+        ("validate_data.py", [sys.executable, str(VALIDATOR), *common, "--report", str(out / "new.json")])
+    )
     for w in args.workers:
-        runs.append((f"validate_data.py --workers {w}", [sys.executable, str(VALIDATOR), *common, "--workers",
-                                                         str(w), "--report", str(out / f"new_w{w}.json")]))
+        runs.append(
+            (
+                f"validate_data.py --workers {w}",
+                [
+                    sys.executable,
+                    str(VALIDATOR),
+                    *common,
+                    "--workers",
+                    str(w),
+                    "--report",
+                    str(out / f"new_w{w}.json"),
+                ],
+            )
+        )
     results = []
     for name, cmd in runs:
         res = measure(cmd) | {"name": name, "rows": args.rows}
@@ -197,10 +245,13 @@ def main() -> int:
     path = out / "results.json"
     previous = json.loads(path.read_text()) if path.exists() else []
     path.write_text(json.dumps(previous + results, indent=2) + "\n")
-    print("| run | rows | wall s | peak RSS main MB | peak RSS tree MB | exit |\n|---|---|---|---|---|---|")
+    print("| run | rows | wall s | CPU s | peak RSS main MB | peak RSS tree MB | peak PSS tree MB | exit |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['name']} | {r['rows']:,} | {r['wall_s']} | {r['peak_rss_main_mb']} | {r['peak_rss_tree_mb']} "
-              f"| {r['exit']} |")
+        print(
+            f"| {r['name']} | {r['rows']:,} | {r['wall_s']} | {r['cpu_s']} | {r['peak_rss_main_mb']} "
+            f"| {r['peak_rss_tree_mb']} | {r['peak_pss_tree_mb']} | {r['exit']} |"
+        )
     return 0
 
 

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-VALIDATOR = Path(__file__).resolve().parents[1] / "scaffolds/open_weights/{{cookiecutter.slug}}/scripts/validate_data.py"
+VALIDATOR = (
+    Path(__file__).resolve().parents[1]
+    / "scaffolds/open_weights/{{cookiecutter.slug}}/scripts/validate_data.py"
+)
 NUM_PERM = 64  # as in the validator, so the Jaccard estimates have the same error
 MERSENNE = np.uint64((1 << 61) - 1)  # datasketch's permutation modulus
 MAX32 = np.uint64((1 << 32) - 1)
@@ -61,7 +64,9 @@ class Index:
         self.exact: dict[str, int] = {}
         self.sigs: list[np.ndarray] = []
         self.lines: list[int] = []
-        self.bands: list[dict[bytes, list[int]]] = [collections.defaultdict(list) for _ in range(NUM_PERM // self.r)]
+        self.bands: list[dict[bytes, list[int]]] = [
+            collections.defaultdict(list) for _ in range(NUM_PERM // self.r)
+        ]
 
     def query(self, sig: np.ndarray) -> tuple[int, float] | None:
         seen: set[int] = set()
@@ -117,7 +122,9 @@ def scan(path: str, tok, max_len: int, threshold: float, findings: list, stats: 
             if kind == "chat":
                 full_ids = tok.apply_chat_template(prompt + completion, tokenize=True, return_dict=False)
                 prompt_ids = (
-                    tok.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=False)
+                    tok.apply_chat_template(
+                        prompt, tokenize=True, add_generation_prompt=True, return_dict=False
+                    )
                     if prompt
                     else []
                 )
@@ -166,7 +173,9 @@ def scan(path: str, tok, max_len: int, threshold: float, findings: list, stats: 
     return index
 
 
-def main(train: str, heldout: str | None, tokenizer: str, max_len: int, threshold: float, report: str | None) -> int:
+def main(
+    train: str, heldout: str | None, tokenizer: str, max_len: int, threshold: float, report: str | None
+) -> int:
     from transformers import PreTrainedTokenizerFast
 
     tok = PreTrainedTokenizerFast.from_pretrained(tokenizer)

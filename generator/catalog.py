@@ -6,6 +6,10 @@ Every entry carries `source` and `as_of`: a number in a plan is a formula applie
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
+import types
+import typing
 import difflib
 import functools
 import re
@@ -25,6 +29,7 @@ from pydantic import (
 )
 
 from generator.errors import CatalogError, Problem, UserError
+from generator import __version__
 from generator.paths import configs_dir
 
 # Linear modules of a decoder layer, as PEFT names them in Llama-style models.
@@ -40,7 +45,9 @@ UNGATED_MODEL_TYPES = frozenset(
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the validation schema is built on first validation, not at import, so a run that reads
+    # the already-validated bundled catalog (see _bundled) never pays for it.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Architecture(Strict):
@@ -505,9 +512,61 @@ def _load_dir(folder: Path, required: bool) -> dict[str, list[Any]]:
     return found
 
 
+def _construct(model: type[BaseModel], data: Any) -> Any:
+    """Build `model` from data that already passed validation once, without validating it again."""
+    values = {}
+    for name, info in model.model_fields.items():
+        if name not in data:
+            continue
+        values[name] = _construct_value(info.annotation, data[name])
+    return model.model_construct(**values)
+
+
+def _construct_value(annotation: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _construct(annotation, value)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (list, tuple) and args:
+        items = [_construct_value(args[0], v) for v in value]
+        return tuple(items) if origin is tuple else items
+    if origin in (typing.Union, types.UnionType):
+        models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        return _construct(models[0], value) if models and isinstance(value, dict) else value
+    return value
+
+
+def _validated_marker(folder: Path) -> Path | None:
+    """A marker named after the bundled files' content: present once that exact content has validated."""
+    digest = hashlib.sha256(__version__.encode())
+    for name in sorted(CATALOG_FILES):
+        try:
+            digest.update((folder / name).read_bytes())
+        except OSError:
+            return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftplan"
+    return base / f"catalog-validated-{digest.hexdigest()[:32]}"
+
+
 @functools.lru_cache(maxsize=1)
 def _bundled() -> Catalog:
-    return Catalog(**_load_dir(configs_dir() / "catalog", required=True))
+    """The bundled catalog. Validated in full the first time its content is seen (and in every test run);
+    after that a marker in the user's cache lets start-up skip re-validating the identical files."""
+    folder = configs_dir() / "catalog"
+    marker = _validated_marker(folder)
+    if marker is not None and marker.is_file():
+        data = {key: yaml.load((folder / name).read_text(encoding="utf-8"), Loader=_SAFE_LOADER)["entries"]
+                for name, (key, _) in CATALOG_FILES.items()}
+        return _construct(Catalog, data)
+    catalog = Catalog(**_load_dir(folder, required=True))
+    if marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass
+    return catalog
 
 
 def load_catalog(extra_dirs: Sequence[Path] = ()) -> Catalog:

@@ -399,3 +399,20 @@ def test_missing_user_dir_fails_and_one_without_catalog_files_is_a_no_op(tmp_pat
         load_catalog([tmp_path / "nope"])
     (tmp_path / "planning.yaml").write_text("{}\n", encoding="utf-8")  # another loader's file
     assert load_catalog([tmp_path]) == load_catalog()
+
+
+def test_fast_path_equals_full_validation(tmp_path, monkeypatch):
+    """Start-up skips re-validating bundled files it has validated before: it must build the same catalog."""
+    import generator.catalog as cat
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cat._bundled.cache_clear()
+    try:
+        validated = cat._bundled()
+        assert list(tmp_path.glob("ftplan/catalog-validated-*")), "the first load leaves its marker"
+        cat._bundled.cache_clear()
+        constructed = cat._bundled()
+        assert constructed == validated
+        assert all(a.model_dump() == b.model_dump() for a, b in zip(constructed.providers, validated.providers))
+    finally:
+        cat._bundled.cache_clear()

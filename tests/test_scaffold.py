@@ -17,7 +17,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ METHODS = ("lora", "qlora", "full", "hosted")
 EXPECTED_REJECTIONS = {("open_source", "api_fine_tune"): "infrastructure"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _base() -> dict[str, Any]:
     return yaml.safe_load((EXAMPLES / BASE_EXAMPLE).read_text(encoding="utf-8"))
 
@@ -109,6 +109,19 @@ REJECTED = [c for c in MATRIX if c[:2] in EXPECTED_REJECTIONS]
 
 def _id(case: tuple[str, str, str]) -> str:
     return "-".join(case)
+
+
+# Known bugs, by method (see the report to the lead); strict, so a fix shows up as XPASS and the mark goes.
+LR_AS_STRING = ("scaffolds/open_weights/{{cookiecutter.slug}}/configs/train.yaml:53 renders "
+                "`learning_rate: {{ hp.learning_rate }}` as 2e-05, which YAML 1.1 (PyYAML) reads as a string")
+CHECK_IGNORES_ACTIVATION_CKPT = ("generator/check.py:127 re-estimates compute with "
+                                 "cfg.get('gradient_checkpointing') only; train.yaml says activation_checkpointing, "
+                                 "so a fresh QLoRA bake reports -34% cost drift")
+
+
+def _with_bugs(cases: list[tuple[str, str, str]], bugs: dict[str, str]) -> list[Any]:
+    return [pytest.param(c, id=_id(c), marks=pytest.mark.xfail(strict=True, reason=bugs[c[2]]))
+            if c[2] in bugs else pytest.param(c, id=_id(c)) for c in cases]
 
 
 @dataclass
@@ -154,11 +167,14 @@ def _text_files(repo: Path) -> list[tuple[str, str]]:
     return out
 
 
-def template_leaks(repo: Path) -> list[str]:
-    """Template syntax in rendered or lead-written files, outside lines carrying the user-text MARKER."""
+def template_leaks(repo: Path, skip: tuple[str, ...] = ()) -> list[str]:
+    """Template syntax in rendered or lead-written files, outside lines carrying the user-text MARKER.
+
+    `skip`: files whose user text may wrap over lines without the marker; check those by parsing instead.
+    """
     leaks = []
     for rel, text in _text_files(repo):
-        if _is_copied(rel) and rel not in LEAD_WRITTEN:
+        if rel in skip or (_is_copied(rel) and rel not in LEAD_WRITTEN):
             continue  # copied byte for byte (checked by test_copied_files_are_byte_identical)
         for n, line in enumerate(text.splitlines(), start=1):
             if MARKER in line:
@@ -274,7 +290,7 @@ def test_train_and_smoke_hold_only_trl_keys(bake_case, case):
         assert sorted(set(cfg) - TRL_KEYS) == [], name
 
 
-@pytest.mark.parametrize("case", ACCEPTED, ids=_id)
+@pytest.mark.parametrize("case", _with_bugs(ACCEPTED, {"full": LR_AS_STRING}))
 def test_train_yaml_carries_the_plans_numbers(bake_case, case):
     b = bake_case(case)
     cfg = yaml.safe_load((b.repo / "configs" / "train.yaml").read_text(encoding="utf-8"))
@@ -305,6 +321,83 @@ def test_train_yaml_carries_the_plans_numbers(bake_case, case):
     smoke = yaml.safe_load((b.repo / "configs" / "smoke.yaml").read_text(encoding="utf-8"))
     assert bool(smoke.get("load_in_4bit", False)) == (t.open_weights_method == "qlora")
     assert bool(smoke.get("use_peft", False)) == (t.open_weights_method != "full")
+
+
+@pytest.mark.parametrize("case", _with_bugs(ACCEPTED, {"full": LR_AS_STRING,
+                                                        "qlora": CHECK_IGNORES_ACTIVATION_CKPT}))
+def test_check_is_clean_on_every_fresh_bake(bake_case, case, tmp_path):
+    """An unedited bake with data in place: no error, no warning (no drift from its own plan)."""
+    b = bake_case(case)
+    repo = tmp_path / "repo"
+    shutil.copytree(b.repo, repo)
+    for name in ("train.jsonl", "validation.jsonl", "heldout.jsonl"):
+        shutil.copy(repo / "data" / "examples.jsonl", repo / "data" / name)
+    res = runner.invoke(app, ["check", str(repo)])
+    assert res.exit_code == 0, res.output
+    assert not [line for line in res.output.splitlines() if line.startswith(("error", "warning"))], res.output
+
+
+NUMBER_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+def _numbers_as_text(node: Any, where: str) -> list[str]:
+    if isinstance(node, dict):
+        return [hit for k, v in node.items() for hit in _numbers_as_text(v, f"{where}.{k}")]
+    if isinstance(node, list):
+        return [hit for i, v in enumerate(node) for hit in _numbers_as_text(v, f"{where}[{i}]")]
+    return [f"{where} = {node!r}"] if isinstance(node, str) and NUMBER_TEXT.match(node.strip()) else []
+
+
+@pytest.mark.parametrize("case", _with_bugs(ACCEPTED, {"full": LR_AS_STRING}))
+def test_no_yaml_number_reads_as_text(bake_case, case):
+    """A number the plan chose must load as a number: PyYAML reads `2e-05` (no dot) as a string."""
+    b = bake_case(case)
+    hits = []
+    for rel, text in _text_files(b.repo):
+        if rel.endswith((".yaml", ".yml")) and rel != ".ftplan-answers.yml":
+            hits += _numbers_as_text(yaml.safe_load(text), rel)
+    assert hits == []
+
+
+TRL_PARSE = """
+import json, sys
+from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+out = {}
+for path in json.loads(sys.argv[1]):
+    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig))
+    # Only the device is overridden: this machine has no GPU (and so no bf16).
+    _, t, m = parser.parse_args_and_config(args=["--config", path, "--use_cpu", "true", "--bf16", "false"])
+    out[path] = {"learning_rate": t.learning_rate, "num_train_epochs": t.num_train_epochs,
+                 "max_length": t.max_length, "lora_r": m.lora_r, "use_peft": m.use_peft,
+                 "load_in_4bit": m.load_in_4bit, "model_name_or_path": m.model_name_or_path}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_stock_trl_parser_accepts_every_bakes_configs(bake_case):
+    """`trl sft --config` parses train.yaml and smoke.yaml of every bake (parsing only: nothing loads)."""
+    try:
+        import trl  # noqa: F401
+    except ImportError:
+        pytest.skip("TRL is not installed")
+    bakes = {_id(c): bake_case(c) for c in ACCEPTED}
+    paths = [str(b.repo / "configs" / name) for b in bakes.values() for name in ("train.yaml", "smoke.yaml")]
+    res = subprocess.run([sys.executable, "-c", TRL_PARSE, json.dumps(paths)], capture_output=True, text=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    parsed = json.loads(res.stdout.strip().splitlines()[-1])
+    for b in bakes.values():
+        hp, t = b.plan.training.hyperparameters, b.plan.training
+        assert hp is not None and b.plan.base_model is not None
+        got = parsed[str(b.repo / "configs" / "train.yaml")]
+        assert got["learning_rate"] == pytest.approx(hp.learning_rate)
+        assert got["num_train_epochs"] == hp.epochs and got["max_length"] == hp.max_seq_length
+        assert got["model_name_or_path"] == b.plan.base_model.hf_id
+        assert got["use_peft"] == (t.open_weights_method != "full")
+        assert got["load_in_4bit"] == (t.open_weights_method == "qlora")
+        smoke = parsed[str(b.repo / "configs" / "smoke.yaml")]
+        assert smoke["load_in_4bit"] == (t.open_weights_method == "qlora")
 
 
 @pytest.mark.parametrize("case", ACCEPTED, ids=_id)
@@ -416,20 +509,23 @@ def test_template_syntax_in_answers_comes_out_verbatim(tmp_path, monkeypatch):
             assert "uid=" not in line, (rel, line)
             if env_home:
                 assert env_home not in line, (rel, line)
-    assert template_leaks(repo) == []
+    assert template_leaks(repo, skip=(".ftplan-answers.yml",)) == []  # YAML wraps long text; parsed above
 
 
-def test_all_user_text_in_strategy_is_verbatim(tmp_path):
-    """Each free-text field that STRATEGY.md quotes appears there byte for byte."""
-    data = _hostile_answers()
+def test_labels_with_yaml_and_jinja_syntax_round_trip(tmp_path):
+    """Classification labels come from the example outputs (user text) and land in configs/eval.yaml."""
+    data = copy.deepcopy(_base())
+    outputs = ["{{x}}", "a: b", "#tag", "'q\"", "- item"]
+    data["example_pairs"] = [{"input": f"ticket number {i} about an invoice", "output": o}
+                             for i, o in enumerate(outputs)]
     loaded, plan = plan_answers(data)
+    assert plan.meta.labels == outputs
     write_scaffold(loaded, plan, tmp_path / "repo")
-    strategy = (tmp_path / "repo" / "STRATEGY.md").read_text(encoding="utf-8")
-    quoted = [key for i, key in enumerate(FREE_TEXT) if f"{MARKER}{i}" in strategy]
-    assert "use_case" in quoted and "success_criteria" in quoted
-    for key in quoted:
-        assert data[key] in strategy.replace("\n", " ") or f"{MARKER}{FREE_TEXT.index(key)} {PAYLOAD}" \
-            in strategy, key
+    for rel, text in _text_files(tmp_path / "repo"):
+        if rel.endswith((".yaml", ".yml")):
+            yaml.safe_load(text)
+    cfg = yaml.safe_load((tmp_path / "repo" / "configs" / "eval.yaml").read_text(encoding="utf-8"))
+    assert cfg["labels"] == outputs
 
 
 # ---------------------------------------------------------------------------------------------------------

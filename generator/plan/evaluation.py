@@ -8,7 +8,6 @@ scores d is -1/0/+1 and Var(d) = P(disagree) - delta^2.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 from generator.plan.inputs import Inputs
 from generator.plan.models import Evaluation, Gate
@@ -26,7 +25,15 @@ METRICS = {
 
 
 def z(p: float) -> float:
-    return NormalDist().inv_cdf(p)
+    """Standard normal quantile, by bisection on math.erf (exact to ~1e-12; avoids importing statistics)."""
+    lo, hi = -40.0, 40.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if 0.5 * (1 + math.erf(mid / math.sqrt(2))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 def heldout_size(alpha: float, power: float, delta: float, discordance: float) -> int:

@@ -26,7 +26,7 @@ class Model:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Assumption(Model):
     field: str
     value: str
@@ -34,7 +34,7 @@ class Assumption(Model):
     kind: Literal["inferred", "measured", "default", "adjusted", "warning"] = "inferred"
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class MatrixRow(Model):
     option: Option
     scores: dict[str, int]
@@ -42,7 +42,7 @@ class MatrixRow(Model):
     reasons: list[str]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Decision(Model):
     recommendation: Option
     summary: str
@@ -51,7 +51,7 @@ class Decision(Model):
     fine_tune_warranted: bool
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ProviderStatus(Model):
     id: str
     name: str
@@ -61,7 +61,7 @@ class ProviderStatus(Model):
     hosted_model: str = ""
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class BaseModelChoice(Model):
     id: str
     hf_id: str
@@ -72,7 +72,7 @@ class BaseModelChoice(Model):
     why: str
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Candidate(Model):
     rank: int
     id: str
@@ -89,14 +89,14 @@ class Candidate(Model):
     recommendation: str
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Split(Model):
     train: int
     validation: int
     heldout: int
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class DataPlan(Model):
     examples_available: int
     minimum: int
@@ -112,7 +112,7 @@ class DataPlan(Model):
     dataset_tokens: int
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Hyperparameters(Model):
     learning_rate: float
     epochs: int
@@ -136,7 +136,7 @@ class Hyperparameters(Model):
     seed: int
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Hardware(Model):
     gpu: str
     gpu_count: int
@@ -152,7 +152,7 @@ class Hardware(Model):
     wall_hours: float
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Training(Model):
     method: Method
     open_weights_method: Literal["lora", "qlora", "full"]
@@ -164,7 +164,7 @@ class Training(Model):
     iteration: list[str]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Cost(Model):
     training_usd: float
     training_usd_range: tuple[float, float]
@@ -176,7 +176,7 @@ class Cost(Model):
     notes: list[str]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Gate(Model):
     metric: str
     op: str
@@ -184,7 +184,7 @@ class Gate(Model):
     reason: str
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Evaluation(Model):
     metrics: list[str]
     primary_metric: str
@@ -197,14 +197,14 @@ class Evaluation(Model):
     target_score: float | None
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Stage(Model):
     name: str
     traffic_pct: float
     min_days: int
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class ABTest(Model):
     baseline_rate: float
     mde: float
@@ -215,7 +215,7 @@ class ABTest(Model):
     daily_requests: int
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Rollout(Model):
     serving: str
     serving_gpus: int
@@ -228,7 +228,7 @@ class Rollout(Model):
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class RoiRow(Model):
     option: Option
     one_off_usd: float
@@ -236,7 +236,7 @@ class RoiRow(Model):
     cumulative_usd: list[float]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Roi(Model):
     rows: list[RoiRow]
     break_even_month: int | None
@@ -244,7 +244,7 @@ class Roi(Model):
     notes: list[str]
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Risk(Model):
     id: str
     name: str
@@ -253,7 +253,7 @@ class Risk(Model):
     mitigation: str
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Meta(Model):
     project_name: str
     slug: str
@@ -264,7 +264,7 @@ class Meta(Model):
     labels: list[str] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class Plan(Model):
     meta: Meta
     decision: Decision

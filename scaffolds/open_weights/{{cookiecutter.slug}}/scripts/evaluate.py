@@ -25,6 +25,7 @@ import random
 import re
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -399,6 +400,8 @@ class LocalBackend:
                 bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=kwargs["dtype"],
             )
+            if self.device != "cpu":  # bitsandbytes quantizes while placing the weights on the GPU
+                kwargs["device_map"] = {"": self.device}
         try:
             model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
         except OSError as exc:
@@ -491,8 +494,14 @@ class EndpointBackend:
             **({"Authorization": f"Bearer {self.key}"} if self.key else {}),
         }
         req = urllib.request.Request(self.url, json.dumps(body).encode(), headers)
-        with urllib.request.urlopen(req, timeout=float(self.cfg.get("endpoint_timeout_s", 120))) as resp:
-            return json.loads(resp.read())["choices"][0]["message"]["content"] or ""
+        try:
+            with urllib.request.urlopen(req, timeout=float(self.cfg.get("endpoint_timeout_s", 120))) as resp:
+                return json.loads(resp.read())["choices"][0]["message"]["content"] or ""
+        except (urllib.error.URLError, TimeoutError, KeyError, IndexError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"--endpoint: {self.url} with model {model!r} failed ({exc}) — check the URL, the model "
+                f"name and the key in ${self.cfg.get('api_key_env') or 'OPENAI_API_KEY'}"
+            ) from None
 
     def load(self, which: str) -> None:
         if not self.names[which]:
@@ -612,12 +621,20 @@ def error_analysis(cfg: dict, examples: list[dict], base_out: list[str], tuned_o
             t = agg([stat(tuned_out[i], refs[i], cfg) for i in idx], cfg)
             out["slices"][s] = {"n": len(idx), "base": b, "tuned": t}
         weakest = min(slices, key=lambda s: out["slices"][s]["tuned"])
-        out["advice"].append(
-            f"weakest slice '{weakest}' ({primary} {out['slices'][weakest]['tuned']:.3f} on "
-            f"{out['slices'][weakest]['n']} examples): collect more examples from it"
-        )
+        if len(slices) > 1 and out["slices"][weakest]["tuned"] < max(
+            v["tuned"] for v in out["slices"].values()
+        ):
+            out["advice"].append(
+                f"weakest slice '{weakest}' ({primary} {out['slices'][weakest]['tuned']:.3f} on "
+                f"{out['slices'][weakest]['n']} examples): collect more examples from it"
+            )
     if not out["advice"] and worst:
         out["advice"].append(f"add examples like the {len(worst)} lowest-scoring ones listed below")
+    if not worst:
+        out["advice"].append(
+            "the tuned model gets every held-out example right: add harder and rarer cases to the held-out "
+            "set before trusting the gates"
+        )
     return out
 
 
@@ -672,6 +689,20 @@ def markdown(report: dict, a: str, b: str) -> str:
             "",
             f"Forgetting probe ({p['n']} items): base {p['base']:.3f}, tuned {p['tuned']:.3f}, "
             f"drop {p['drop']:+.3f} (p {p['p_value']:.3g}).",
+        ]
+    if report.get("prompting_meets_target") is not None:
+        lines += [
+            "",
+            "Prompting already meets the target: fine-tuning may not be needed (see STRATEGY.md)."
+            if report["prompting_meets_target"]
+            else "Prompting does not meet the target on this held-out set: the baseline to beat is above.",
+        ]
+    vs_few = (report.get("tuned_vs_few_shot") or {}).get(report["primary_metric"])
+    if vs_few:
+        lines += [
+            "",
+            f"Tuned vs few-shot prompting on {report['primary_metric']}: {vs_few['delta']:+.4f} "
+            f"(95% CI [{vs_few['ci95'][0]:+.4f}, {vs_few['ci95'][1]:+.4f}], p {vs_few['p_value']:.3g}).",
         ]
     if report.get("gates"):
         lines += ["", "| gate | value | result |", "|---|---|---|"]
@@ -758,7 +789,7 @@ def main(cfg: dict) -> int:
             for g in cfg.get("gates") or []
             if g["op"] == ">=" and g["metric"] == cfg["primary_metric"]
         ]
-        report["prompting_meets_target"] = bool(targets) and best >= max(targets)
+        report["prompting_meets_target"] = best >= max(targets) if targets else None
         report["passed"], names = True, ("zero-shot", "few-shot")
     else:
         tuned_out = run_pass(backend, "tuned", zero, cache, cfg, timings, "tuned")

@@ -66,13 +66,14 @@ MODEL_SIZES = {
     "num_key_value_heads": 4,
     "max_position_embeddings": 128,
 }
-# Output-layer init std. At the Llama default (0.02) the frozen head after RMSNorm can move logits by ~1, so
-# LoRA cannot make any answer likely; at 1/sqrt(hidden_size) the logits span a few units, like a trained model.
+# Output-layer init std. At the Llama default (0.02) the frozen head after RMSNorm moves logits by ~1, so LoRA
+# cannot make any answer likely; at 1/sqrt(hidden_size) logits span a few units, like a trained model's.
 LM_HEAD_STD = MODEL_SIZES["hidden_size"] ** -0.5
 SPLIT_SIZES = {"train": 512, "validation": 64, "heldout": 200}  # the probe is every fact, once
-# Teaching the probe facts: full-model AdamW on the 24 facts. 200 steps at 3e-3 reach 100% in ~2 s on a CPU
-# (measured with this script); fewer leave some facts unlearned.
-PRETRAIN_STEPS, PRETRAIN_LR = 200, 3e-3
+# Teaching the probe facts: full-model AdamW on the 24 facts. 50 steps at 1e-3 reach 100% for seeds 0-3 in
+# ~0.4 s of CPU (measured with this script). Harder teaching (3e-3) moved the weights so far that LoRA then
+# failed to learn the topic task (validation loss stuck at ~1.1 instead of ~0.1).
+PRETRAIN_STEPS, PRETRAIN_LR = 50, 1e-3
 SENTENCE_WORDS = (4, 9)  # filler words around the keyword: min, max
 
 
@@ -122,7 +123,7 @@ def corpus() -> list[str]:
 
 
 def build_tokenizer():
-    """A word-level tokenizer trained in milliseconds; real models bring their own, this only needs the API."""
+    """A word-level tokenizer trained in milliseconds: real models bring theirs, this one serves the API."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -165,11 +166,13 @@ def build_model(tokenizer, seed: int):
 
 
 def teach_probe_facts(model, tokenizer, rows: list[dict]) -> float:
-    """Full-train the random model on the probe facts (loss on the answer only); returns its probe accuracy."""
+    """Full-train the random model on the probe facts (loss on the answer only); return its probe accuracy."""
     import torch
 
     def ids(messages: list[dict], prompt: bool) -> list[int]:
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=prompt, return_dict=True)["input_ids"]
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=prompt, return_dict=True)[
+            "input_ids"
+        ]
 
     prompts = [ids(r["messages"][:-1], prompt=True) for r in rows]
     fulls = [ids(r["messages"], prompt=False) for r in rows]
@@ -196,7 +199,7 @@ def teach_probe_facts(model, tokenizer, rows: list[dict]) -> float:
 
 
 def check_4bit(model_dir: Path) -> None:
-    """QLoRA smoke runs need bitsandbytes 4-bit here: fail now, clearly, rather than in the middle of training."""
+    """QLoRA smoke runs need bitsandbytes 4-bit here: fail now, clearly, not halfway through training."""
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 

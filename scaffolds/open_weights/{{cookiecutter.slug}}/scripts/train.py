@@ -3,7 +3,7 @@
     python scripts/train.py --config configs/train.yaml
     python scripts/train.py --config configs/train.yaml --learning_rate 1e-4 --max_steps 200
     python scripts/train.py --config configs/smoke.yaml                   # tiny local model, CPU
-    accelerate launch --config_file configs/accelerate/multi_gpu.yaml scripts/train.py --config configs/train.yaml
+    accelerate launch --config_file configs/accelerate/fsdp.yaml scripts/train.py --config configs/train.yaml
 
 The YAML holds TRL keys only (ScriptArguments + SFTConfig + ModelConfig), so stock
 `trl sft --config configs/train.yaml` reads the same file. What this script adds to stock `trl sft`:
@@ -69,7 +69,7 @@ def patience_from_config(argv: list[str]) -> int | None:
 
 
 def to_prompt_completion(row: dict) -> dict:
-    """Chat row -> conversational prompt/completion: the last assistant turn is what the loss is computed on."""
+    """Chat row -> conversational prompt/completion; the loss is computed on the last assistant turn only."""
     messages = row["messages"]
     if not messages or messages[-1]["role"] != "assistant":
         raise UserError(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
-import itertools
 import json
 import multiprocessing
 import os
@@ -467,6 +466,8 @@ class FileScan:
         self.lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(0, np.int32)
 
     def sig(self, rows: np.ndarray) -> np.ndarray:
+        if not len(rows):
+            return np.zeros((0, NUM_PERM), np.uint16)
         return np.stack([self.sig_blocks[r // ROW_CHUNK][r % ROW_CHUNK] for r in rows])
 
     def band_keys(self, band: int, rows_per_band: int) -> np.ndarray:
@@ -578,36 +579,38 @@ def near_pairs(a: FileScan, b: FileScan, threshold: float, skip_a: np.ndarray, s
         order = np.argsort(keys, kind="stable")
         sk = keys[order]
         bounds = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1], True])
-        for lo, hi in itertools.pairwise(bounds):
-            if hi - lo < 2:
-                continue
-            members = order[lo:hi]
+        sizes = np.diff(bounds)
+        for k in np.flatnonzero(sizes >= 2):  # only buckets holding two or more examples
+            members = order[bounds[k] : bounds[k] + sizes[k]]
             if same:
-                reps: list[int] = []
-                for m in members:
-                    if flagged[m]:
-                        continue
+                members = members[~flagged[members]]
+                msigs = a.sig(members)
+                reps: list[int] = []  # positions in `members` of examples kept as originals
+                for j, m in enumerate(members):
                     if reps:
-                        sims = (a.sig(np.array(reps)) == a.sig(np.array([m]))).mean(axis=1)
+                        sims = (msigs[reps] == msigs[j]).mean(axis=1)
                         best = int(np.argmax(sims))
                         if sims[best] >= threshold:
                             flagged[m] = True
-                            yield int(m), reps[best], float(sims[best])
+                            yield int(m), int(members[reps[best]]), float(sims[best])
                             continue
                     if len(reps) < MAX_BUCKET_REPS:
-                        reps.append(int(m))
+                        reps.append(j)
             else:
-                in_a = [int(m) for m in members if m < len(ka) and not flagged[m]]
-                in_b = [int(m) - len(ka) for m in members if m >= len(ka) and not skip_b[m - len(ka)]]
-                if not in_a or not in_b:
+                in_a = members[members < len(ka)]
+                in_a = in_a[~flagged[in_a]]
+                in_b = members[members >= len(ka)] - len(ka)
+                in_b = in_b[~skip_b[in_b]][:MAX_BUCKET_REPS]
+                if not len(in_a) or not len(in_b):
                     continue
-                sb = b.sig(np.array(in_b[:MAX_BUCKET_REPS]))
-                for m in in_a:
-                    sims = (sb == a.sig(np.array([m]))).mean(axis=1)
-                    best = int(np.argmax(sims))
-                    if sims[best] >= threshold:
-                        flagged[m] = True
-                        yield m, in_b[best], float(sims[best])
+                sb = b.sig(in_b)
+                for lo in range(0, len(in_a), MAX_BUCKET_REPS):  # blocks bound the (a, b, perm) array
+                    part = in_a[lo : lo + MAX_BUCKET_REPS]
+                    sims = (a.sig(part)[:, None, :] == sb[None, :, :]).mean(axis=2)
+                    best = sims.argmax(axis=1)
+                    for i in np.flatnonzero(sims[np.arange(len(part)), best] >= threshold):
+                        flagged[part[i]] = True
+                        yield int(part[i]), int(in_b[best[i]]), float(sims[i, best[i]])
 
 
 def duplicate_findings(scan: FileScan, threshold: float) -> tuple[np.ndarray, int, int]:
@@ -735,6 +738,8 @@ def main(
     for p in (train, heldout):
         if p is not None and not Path(p).is_file():
             raise UsageError(f"{p}: file not found")
+    if report_path and not Path(report_path).resolve().parent.is_dir():
+        raise UsageError(f"--report {report_path}: its folder does not exist; create it first")
     if not 0.0 < near_dup_threshold <= 1.0:
         raise UsageError("--near-dup-threshold must be in (0, 1]")
     max_len = max_seq_length if max_seq_length is not None else cfg.get("max_length")
@@ -765,13 +770,20 @@ def main(
             )
         )
     pool = None
-    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-        os.environ["TOKENIZERS_PARALLELISM"] = "false"  # parallel processes instead of Rust threads
+    paths = [Path(train)] + ([Path(heldout)] if heldout else [])
     try:
-        paths = [Path(train)] + ([Path(heldout)] if heldout else [])
-        if workers > 1 and any(p.stat().st_size >= PARALLEL_MIN_BYTES for p in paths):
+        if (
+            workers > 1
+            and "fork" in multiprocessing.get_all_start_methods()  # not on Windows: one process there
+            and any(p.stat().st_size >= PARALLEL_MIN_BYTES for p in paths)
+        ):
+            os.environ["TOKENIZERS_PARALLELISM"] = "false"  # parallel processes instead of Rust threads
             pool = multiprocessing.get_context("fork").Pool(workers)  # forked: inherits _CTX, no reload
         scans = [scan_file(p, pool, workers) for p in paths]
+    except BaseException:  # Ctrl-C or a crash: stop the workers now instead of waiting for their queue
+        if pool is not None:
+            pool.terminate()
+        raise
     finally:
         if pool is not None:
             pool.close()

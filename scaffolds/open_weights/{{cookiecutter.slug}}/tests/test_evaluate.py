@@ -82,6 +82,56 @@ def test_paired_stats_detect_a_real_difference_and_not_a_null_one() -> None:
     assert res["p_value"] < 0.01 and res["ci95"][0] == pytest.approx(0.3)
 
 
+@pytest.mark.parametrize(
+    ("task", "metrics", "refs", "base", "tuned"),
+    [
+        (
+            "extraction",
+            ["json_validity", "field_f1", "exact_match"],
+            ['{"a": 1, "b": "x"}'] * 4,
+            ["no json", '{"a": 1}', "{", '{"a": 2, "b": "x"}'],
+            ['{"a": 1, "b": "x"}', '{"a": 1, "b": "x"}', '{"a": 1}', '{"a": 1, "b": "x"}'],
+        ),
+        (
+            "summarization",
+            ["rouge_l", "chrf"],
+            ["the cat sat on the mat", "a dog ran home", "rain is coming", "sun today"],
+            ["dogs", "cats", "snow", "moon"],
+            ["the cat sat on the mat", "a dog ran home", "rain coming", "sun"],
+        ),
+    ],
+)
+def test_other_task_types_compare_and_explain(
+    task: str, metrics: list[str], refs: list[str], base: list[str], tuned: list[str]
+) -> None:
+    cfg = {
+        "task_type": task,
+        "metrics": metrics,
+        "primary_metric": metrics[-1],
+        "bootstrap": {"resamples": 200, "seed": 0},
+    }
+    result = ev.compare(cfg, refs, base, tuned)
+    assert all(result[m]["delta"] > 0 for m in metrics)
+    examples = [
+        {"prompt": [{"role": "user", "content": f"q{i}"}], "reference": r, "slice": "s" + str(i % 2)}
+        for i, r in enumerate(refs)
+    ]
+    analysis = ev.error_analysis(cfg, examples, base, tuned)
+    assert analysis["n_wrong"] == sum(w["score"] < 1 for w in analysis["wrong_examples"]) >= 1
+    assert set(analysis["slices"]) == {"s0", "s1"} and analysis["advice"]
+    if task == "extraction":
+        assert analysis["missed_fields"] == {"b": 1}
+    report = {
+        "baseline_only": False,
+        "n_examples": 4,
+        "task_type": task,
+        "primary_metric": metrics[-1],
+        "metrics": result,
+        "error_analysis": analysis,
+    }
+    assert "## What data to add next" in ev.markdown(report, "base", "tuned")
+
+
 def test_few_shot_never_uses_heldout_and_covers_answers() -> None:
     held = [
         {"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "q1"}], "reference": "x"}
@@ -98,6 +148,34 @@ def test_few_shot_never_uses_heldout_and_covers_answers() -> None:
     assert msgs[0] == {"role": "system", "content": "S"} and users[-1] == "q1"
     assert users[:-1] == ["q1", "p1", "p3"]  # the identical held-out prompt (with system turn) was dropped
     assert [m["content"] for m in msgs if m["role"] == "assistant"] == ["x", "a", "b"]
+
+
+def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
+    held = tmp_path / "h.jsonl"
+    held.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})
+    )
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(
+        f"task_type: classification\nbase_model: m\nheldout: {held}\noutput_dir: {tmp_path / 'r'}\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts/evaluate.py"),
+            "--config",
+            str(cfg),
+            "--baseline-only",
+            "--endpoint",
+            "http://127.0.0.1:9/v1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "OPENAI_API_KEY": "sk-do-not-print"},
+    )
+    assert proc.returncode == 1 and "--endpoint: http://127.0.0.1:9/v1/chat/completions" in proc.stderr
+    assert "Traceback" not in proc.stderr and "sk-do-not-print" not in proc.stderr + proc.stdout
 
 
 def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
@@ -209,7 +287,7 @@ def test_baseline_only(tiny: dict) -> None:
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "baseline_report.json").read_text())
     assert set(report["baselines"]) == {"zero_shot", "few_shot"}
-    assert report["prompting_meets_target"] is False  # no ">=" gate: nothing to meet
+    assert report["prompting_meets_target"] is None  # no ">=" gate: no target to meet
     assert (out / "baseline_report.md").read_text().startswith("# Baseline report")
 
 
@@ -227,6 +305,10 @@ def test_tuned_beats_base_and_resume_gives_the_same_report(tiny: dict) -> None:
     assert report["timings"]["tuned"]["examples_per_s"] > 0
     # interrupted run: only the first 5 examples, then the full run continues from the cache
     assert run_eval(tiny["config"], "--output-dir", str(resumed), "--limit", "5").returncode in (0, 1)
+    with (resumed / "generations.jsonl").open("a") as fh:
+        fh.write(
+            '{"key": "cut by a kill in the middle of a wr'
+        )  # a half-written line must not break the rerun
     proc = run_eval(tiny["config"], "--output-dir", str(resumed))
     again = json.loads((resumed / "eval_report.json").read_text())
     assert again["timings"]["zero_shot"]["cached"] == 5

@@ -235,6 +235,19 @@ def test_missing_eos_in_template_is_a_warning(tmp_path):
     assert status == 0 and codes_at(report, "eos_missing") == [1, 2]
 
 
+def test_template_error_names_the_line(tmp_path):
+    strict = (
+        "{% for m in messages %}{% if m['role'] == 'tool' %}{{ raise_exception('no tools') }}{% endif %}"
+        "{% endfor %}"
+    )
+    tok = str(make_tokenizer(tmp_path / "strict", strict + TEMPLATE))
+    rows = clean_rows(3)
+    rows[1]["messages"].insert(1, {"role": "tool", "content": "lookup result"})
+    status, report = run(write(tmp_path / "t.jsonl", rows), tok, tmp_path)
+    assert status == 1 and codes_at(report, "template_error") == [2]
+    assert "no tools" in next(f["message"] for f in report["findings"] if f["code"] == "template_error")
+
+
 def test_duplicates_within_train(tmp_path, tokenizer):
     rows = clean_rows(6)
     long_user = " ".join(WORDS)  # 31 words: one changed word keeps Jaccard of 3-shingles high
@@ -352,6 +365,22 @@ def test_cli_exit_codes_and_messages(tmp_path, tokenizer):
         env=env,
     )
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+    no_dir = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            str(write(tmp_path / "ok.jsonl", clean_rows(2))),
+            "--tokenizer",
+            tokenizer,
+            "--report",
+            str(tmp_path / "missing" / "r.json"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert no_dir.returncode == 1 and "its folder does not exist" in no_dir.stderr
     path = write(tmp_path / "t.jsonl", clean_rows(3) + [{"messages": [{"role": "user", "content": "hi"}]}])
     done = subprocess.run(
         [
