@@ -195,6 +195,7 @@ def main() -> int:
     ap.add_argument("--out", default="/tmp/ftplan-bench")
     ap.add_argument("--baseline", action="store_true", help="also time the yardstick")
     ap.add_argument("--workers", type=int, nargs="*", default=[], help="extra --workers values to time")
+    ap.add_argument("--no-default", action="store_true", help="skip the run with the default --workers")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -219,9 +220,9 @@ def main() -> int:
         runs.append(
             ("yardstick", [sys.executable, str(BASELINE), *common, "--report", str(out / "base.json")])
         )
-    runs.append(
-        ("validate_data.py", [sys.executable, str(VALIDATOR), *common, "--report", str(out / "new.json")])
-    )
+    if not args.no_default:
+        default = [sys.executable, str(VALIDATOR), *common, "--report", str(out / "new.json")]
+        runs.append(("validate_data.py", default))
     for w in args.workers:
         runs.append(
             (

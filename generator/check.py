@@ -80,6 +80,11 @@ def _check_trl_config(path: Path, cfg: dict[str, Any], findings: list[Finding]) 
                                                      hint)))
 
 
+def _grad_ckpt(cfg: dict[str, Any]) -> bool:
+    """transformers 5 calls it activation_checkpointing; older configs say gradient_checkpointing."""
+    return bool(cfg.get("activation_checkpointing", cfg.get("gradient_checkpointing", False)))
+
+
 def _method(cfg: dict[str, Any]) -> str:
     if cfg.get("load_in_4bit"):
         return "qlora"
@@ -107,7 +112,7 @@ def _fit_and_cost(plan: dict[str, Any], cfg: dict[str, Any], findings: list[Find
     mem = estimate_memory(
         entry.architecture, method=method, seq_len=int(cfg.get("max_length", 1024)),  # type: ignore[arg-type]
         batch_size=int(cfg.get("per_device_train_batch_size", 8)),
-        grad_ckpt=bool(cfg.get("gradient_checkpointing", cfg.get("activation_checkpointing", False))),
+        grad_ckpt=_grad_ckpt(cfg),
         lora_r=int(cfg.get("lora_r", 16)), lora_targets=targets if isinstance(targets, list) else [targets],
         optimizer=estimator_optimizer(str(cfg.get("optim", "adamw_torch"))),  # type: ignore[arg-type]
         gpus=int(hw["gpu_count"]), sharding="fsdp" if hw["strategy"] in ("fsdp", "zero3") else "ddp")
@@ -124,7 +129,7 @@ def _fit_and_cost(plan: dict[str, Any], cfg: dict[str, Any], findings: list[Find
     tokens = plan["data"]["dataset_tokens"] * float(cfg.get("num_train_epochs", 1))
     comp = estimate_compute(entry.architecture, method=method, tokens=tokens,  # type: ignore[arg-type]
                             seq_len=int(cfg.get("max_length", 1024)),
-                            grad_ckpt=bool(cfg.get("gradient_checkpointing", False)),
+                            grad_ckpt=_grad_ckpt(cfg),
                             peak_tflops=gpu.training_tflops, gpus=int(hw["gpu_count"]))
     usd = sum(comp.gpu_hours) / 2 * gpu.usd_per_hour
     plan_usd = float(plan["cost"]["training_usd"]) or 0.0

@@ -122,6 +122,16 @@ def test_ftplan_scaffold_runs_from_the_wheel(installed):
     _check(installed.run(installed.ftplan, "check", target.name))
 
 
+def test_hosted_scaffold_from_an_example_inside_the_wheel(installed):
+    """The hosted scripts ship too, and the examples are usable straight from the installed data."""
+    res = _check(installed.run(installed.python, "-c", "import generator.paths as p; print(p.examples_dir())"))
+    example = Path(res.stdout.strip()) / "vertex_hosted_tuning.yaml"
+    assert example.is_file() and "site-packages" in str(example)
+    target = installed.outside / "hosted"
+    _check(installed.run(installed.ftplan, "scaffold", example, "-o", target.name, "--today", TODAY.isoformat()))
+    assert (target / "scripts" / "prepare_hosted.py").is_file() and (target / "configs" / "hosted.yaml").is_file()
+
+
 def test_the_training_stack_is_not_installed(installed):
     for module in TRAINING_STACK:
         res = installed.run(installed.python, "-c", f"import {module}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from generator.plan.inputs import Inputs
 from generator.plan.models import DataPlan, Decision, Evaluation, Hyperparameters, Risk
 
+OPTION_TEXT = {"prompting": "prompting", "few_shot": "few-shot prompting", "rag": "RAG", "fine_tune": "fine-tuning",
+               "rag_and_fine_tune": "RAG + fine-tuning"}
 SMALL_SET = 2_000  # below this, 3 epochs over-fit easily (OpenAI guidance on small sets)
 
 
@@ -22,7 +24,7 @@ def plan_risks(inp: Inputs, decision: Decision, data: DataPlan, evaluation: Eval
              check=f"`make baseline`: zero-shot and few-shot prompting of the base model on the frozen held-out "
                    f"set; if either reaches {evaluation.primary_metric} >= "
                    f"{f.target_score if f.target_score is not None else 'the target'}, stop here.",
-             mitigation=f"Decision matrix recommends {decision.recommendation.replace('_', ' ')}; "
+             mitigation=f"The decision matrix recommends {OPTION_TEXT[decision.recommendation]}; "
                         "spend the first day on prompts and few-shot examples before any GPU-hour."),
         Risk(id="E2", name="Bad data", level=e2,
              check="`make validate` (schema, roles, empty turns, length after the chat template, duplicates, "

@@ -8,23 +8,30 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 # Files copied byte for byte: scripts and tests are plain Python that read their YAML.
 COPY_WITHOUT_RENDER = ["scripts/*", "tests/*", "data/*", "Makefile"]
+# Tool caches and run outputs that may sit in a template checkout and must never reach a user's repo.
+IGNORED = ("cookiecutter.json", "__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache", ".hypothesis",
+           "smoke", "outputs", "reports")
 
 
 def bake(template: Path, slug: str, ftplan: dict, output_dir: Path) -> Path:
-    """Render `template` into `output_dir/slug` and return that path. `output_dir` must exist."""
-    with tempfile.TemporaryDirectory(prefix="ftplan-template-") as tmp:
-        staged = Path(tmp) / "template"
-        shutil.copytree(template, staged, ignore=shutil.ignore_patterns("cookiecutter.json", "__pycache__", ".ruff_cache",
-                                                                        ".pytest_cache", "smoke", "outputs", "reports"))
-        context = {"slug": slug, "_ftplan": ftplan, "_copy_without_render": COPY_WITHOUT_RENDER}
-        (staged / "cookiecutter.json").write_text(json.dumps(context), encoding="utf-8")
+    """Render `template` into `output_dir/slug` and return that path. `output_dir` must exist.
 
-        from cookiecutter.main import cookiecutter  # slow import, only when baking
+    The template is staged inside `output_dir` (the caller's private staging folder), so a killed run
+    leaves nothing behind that the caller's clean-up does not remove.
+    """
+    staged = output_dir / ".template"
+    shutil.copytree(template, staged, ignore=shutil.ignore_patterns(*IGNORED))
+    context = {"slug": slug, "_ftplan": ftplan, "_copy_without_render": COPY_WITHOUT_RENDER}
+    (staged / "cookiecutter.json").write_text(json.dumps(context), encoding="utf-8")
 
+    from cookiecutter.main import cookiecutter  # slow import, only when baking
+
+    try:
         result = cookiecutter(str(staged), no_input=True, output_dir=str(output_dir), accept_hooks=False)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     return Path(result)

@@ -161,13 +161,25 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
     if target.is_dir() and any(target.iterdir()) and not force and not dry_run:
         raise UserError(Problem("-o", f"{target} exists and is not empty",
                                 "choose a new folder, or pass --force to replace it"))
+    cwd = Path.cwd().resolve()
+    if force and (target == cwd or target in cwd.parents):
+        raise UserError(Problem("-o", f"{target} is the current folder or holds it; --force would delete it",
+                                "scaffold into a new folder, e.g. -o ./my-project"))
+    source = Path(str(getattr(loaded, "source", ""))).expanduser()
+    if force and source.is_file() and target in source.resolve().parents:
+        raise UserError(Problem("-o", f"{target} holds the answers file {source}; --force would delete it",
+                                "move the answers file out of that folder, or choose another -o"))
     parent = target.parent
     if not parent.is_dir():
         raise UserError(Problem("-o", f"folder {parent} does not exist", "create it first"))
     work_parent = Path(tempfile.gettempdir()) if dry_run else parent
     if not dry_run:
         _clean_stale(parent)
-    staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=work_parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=work_parent))
+    except OSError as e:
+        raise UserError(Problem("-o", f"cannot write in {work_parent}: {e.strerror}",
+                                "choose a folder you can write to")) from e
     try:
         repo = _render(loaded, plan, staging)
         files = sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file())

@@ -740,6 +740,14 @@ def main(
             raise UsageError(f"{p}: file not found")
     if report_path and not Path(report_path).resolve().parent.is_dir():
         raise UsageError(f"--report {report_path}: its folder does not exist; create it first")
+    if report_path and any(p and Path(p).resolve() == Path(report_path).resolve() for p in (train, heldout)):
+        raise UsageError(
+            f"--report {report_path} is an input file: the validator never overwrites its inputs"
+        )
+    if max_seq_length is not None and max_seq_length < 1:
+        raise UsageError("--max-seq-length must be a positive number of tokens")
+    if workers is not None and workers < 1:
+        raise UsageError("--workers must be at least 1")
     if not 0.0 < near_dup_threshold <= 1.0:
         raise UsageError("--near-dup-threshold must be in (0, 1]")
     max_len = max_seq_length if max_seq_length is not None else cfg.get("max_length")

@@ -381,6 +381,16 @@ def test_cli_exit_codes_and_messages(tmp_path, tokenizer):
         env=env,
     )
     assert no_dir.returncode == 1 and "its folder does not exist" in no_dir.stderr
+    before = (tmp_path / "ok.jsonl").read_bytes()
+    onto_input = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "ok.jsonl"), "--report", str(tmp_path / "ok.jsonl")],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert onto_input.returncode == 1 and "never overwrites its inputs" in onto_input.stderr
+    assert (tmp_path / "ok.jsonl").read_bytes() == before
     path = write(tmp_path / "t.jsonl", clean_rows(3) + [{"messages": [{"role": "user", "content": "hi"}]}])
     done = subprocess.run(
         [
