@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import types
 import typing
@@ -533,7 +534,13 @@ def _construct_value(annotation: Any, value: Any) -> Any:
         return tuple(items) if origin is tuple else items
     if origin in (typing.Union, types.UnionType):
         models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        return _construct(models[0], value) if models and isinstance(value, dict) else value
+        if models and isinstance(value, dict):
+            return _construct(models[0], value)
+        if dt.date in args and isinstance(value, str):
+            return dt.date.fromisoformat(value)
+        return value
+    if annotation is dt.date and isinstance(value, str):
+        return dt.date.fromisoformat(value)
     return value
 
 
@@ -556,14 +563,18 @@ def _bundled() -> Catalog:
     folder = configs_dir() / "catalog"
     marker = _validated_marker(folder)
     if marker is not None and marker.is_file():
-        data = {key: yaml.load((folder / name).read_text(encoding="utf-8"), Loader=_SAFE_LOADER)["entries"]
-                for name, (key, _) in CATALOG_FILES.items()}
-        return _construct(Catalog, data)
+        try:
+            return _construct(Catalog, json.loads(marker.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a damaged marker: validate again below
     catalog = Catalog(**_load_dir(folder, required=True))
     if marker is not None:
+        # The marker holds the validated data as JSON, which parses far faster than YAML.
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
+            tmp = marker.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(catalog.model_dump(mode="json")), encoding="utf-8")
+            os.replace(tmp, marker)
         except OSError:
             pass
     return catalog

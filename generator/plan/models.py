@@ -1,32 +1,61 @@
 """The Plan: the single source of truth that STRATEGY.md, the JSON and the generated repo are rendered from.
 
-Field names are the stable JSON keys of DESIGN.md. Plain frozen-free dataclasses: the planner builds them from
-validated inputs, so they need no validation of their own, and they cost nothing at start-up.
+Field names are the stable JSON keys of DESIGN.md. Plain records: the planner builds them from validated inputs,
+so they need no validation of their own, and they cost nothing at start-up.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 Option = Literal["prompting", "few_shot", "rag", "fine_tune", "rag_and_fine_tune"]
 Method = Literal["lora", "qlora", "full", "hosted", "none"]
+_NO_DEFAULT = object()
 
 
 class Model:
-    """Base of the plan's records: `to_dict()` gives the JSON form."""
+    """Base of the plan's records: keyword construction of the annotated fields, `to_dict()` for JSON.
+
+    A tiny stand-in for dataclasses: no generated code, so importing ~25 record types costs next to nothing
+    (the planner must start in about the time its libraries take to import). Lists default to empty.
+    """
+
+    _fields: tuple[str, ...] = ()
+    _defaults: dict[str, Any] = {}
+
+    def __init_subclass__(cls) -> None:
+        names = [n for n in cls.__dict__.get("__annotations__", {}) if not n.startswith("_")]
+        cls._fields = tuple(names)
+        cls._defaults = {n: cls.__dict__[n] for n in names if n in cls.__dict__}
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self._fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field(s) {sorted(unknown)}")
+        for name in self._fields:
+            value = values.get(name, self._defaults.get(name, _NO_DEFAULT))
+            if value is _NO_DEFAULT:
+                raise TypeError(f"{type(self).__name__} needs {name}")
+            setattr(self, name, list(value) if isinstance(value, list) else value)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        return {name: _plain(getattr(self, name)) for name in self._fields}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
 
-@dataclass(eq=False, repr=False)
+def _plain(value: Any) -> Any:
+    if isinstance(value, Model):
+        return value.to_dict()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 class Assumption(Model):
     field: str
     value: str
@@ -34,7 +63,6 @@ class Assumption(Model):
     kind: Literal["inferred", "measured", "default", "adjusted", "warning"] = "inferred"
 
 
-@dataclass(eq=False, repr=False)
 class MatrixRow(Model):
     option: Option
     scores: dict[str, int]
@@ -42,7 +70,6 @@ class MatrixRow(Model):
     reasons: list[str]
 
 
-@dataclass(eq=False, repr=False)
 class Decision(Model):
     recommendation: Option
     summary: str
@@ -51,7 +78,6 @@ class Decision(Model):
     fine_tune_warranted: bool
 
 
-@dataclass(eq=False, repr=False)
 class ProviderStatus(Model):
     id: str
     name: str
@@ -61,7 +87,6 @@ class ProviderStatus(Model):
     hosted_model: str = ""
 
 
-@dataclass(eq=False, repr=False)
 class BaseModelChoice(Model):
     id: str
     hf_id: str
@@ -72,7 +97,6 @@ class BaseModelChoice(Model):
     why: str
 
 
-@dataclass(eq=False, repr=False)
 class Candidate(Model):
     rank: int
     id: str
@@ -89,14 +113,12 @@ class Candidate(Model):
     recommendation: str
 
 
-@dataclass(eq=False, repr=False)
 class Split(Model):
     train: int
     validation: int
     heldout: int
 
 
-@dataclass(eq=False, repr=False)
 class DataPlan(Model):
     examples_available: int
     minimum: int
@@ -112,7 +134,6 @@ class DataPlan(Model):
     dataset_tokens: int
 
 
-@dataclass(eq=False, repr=False)
 class Hyperparameters(Model):
     learning_rate: float
     epochs: int
@@ -136,7 +157,6 @@ class Hyperparameters(Model):
     seed: int
 
 
-@dataclass(eq=False, repr=False)
 class Hardware(Model):
     gpu: str
     gpu_count: int
@@ -152,7 +172,6 @@ class Hardware(Model):
     wall_hours: float
 
 
-@dataclass(eq=False, repr=False)
 class Training(Model):
     method: Method
     open_weights_method: Literal["lora", "qlora", "full"]
@@ -164,7 +183,6 @@ class Training(Model):
     iteration: list[str]
 
 
-@dataclass(eq=False, repr=False)
 class Cost(Model):
     training_usd: float
     training_usd_range: tuple[float, float]
@@ -176,7 +194,6 @@ class Cost(Model):
     notes: list[str]
 
 
-@dataclass(eq=False, repr=False)
 class Gate(Model):
     metric: str
     op: str
@@ -184,7 +201,6 @@ class Gate(Model):
     reason: str
 
 
-@dataclass(eq=False, repr=False)
 class Evaluation(Model):
     metrics: list[str]
     primary_metric: str
@@ -197,14 +213,12 @@ class Evaluation(Model):
     target_score: float | None
 
 
-@dataclass(eq=False, repr=False)
 class Stage(Model):
     name: str
     traffic_pct: float
     min_days: int
 
 
-@dataclass(eq=False, repr=False)
 class ABTest(Model):
     baseline_rate: float
     mde: float
@@ -215,7 +229,6 @@ class ABTest(Model):
     daily_requests: int
 
 
-@dataclass(eq=False, repr=False)
 class Rollout(Model):
     serving: str
     serving_gpus: int
@@ -225,10 +238,9 @@ class Rollout(Model):
     guardrails: dict[str, float]
     srm_alpha: float
     rollback_criteria: list[str]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = []
 
 
-@dataclass(eq=False, repr=False)
 class RoiRow(Model):
     option: Option
     one_off_usd: float
@@ -236,7 +248,6 @@ class RoiRow(Model):
     cumulative_usd: list[float]
 
 
-@dataclass(eq=False, repr=False)
 class Roi(Model):
     rows: list[RoiRow]
     break_even_month: int | None
@@ -244,7 +255,6 @@ class Roi(Model):
     notes: list[str]
 
 
-@dataclass(eq=False, repr=False)
 class Risk(Model):
     id: str
     name: str
@@ -253,7 +263,6 @@ class Risk(Model):
     mitigation: str
 
 
-@dataclass(eq=False, repr=False)
 class Meta(Model):
     project_name: str
     slug: str
@@ -261,10 +270,9 @@ class Meta(Model):
     ftplan_version: str
     answers_source: str
     task_type: str
-    labels: list[str] = field(default_factory=list)
+    labels: list[str] = []
 
 
-@dataclass(eq=False, repr=False)
 class Plan(Model):
     meta: Meta
     decision: Decision

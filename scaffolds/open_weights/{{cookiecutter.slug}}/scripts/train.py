@@ -89,7 +89,7 @@ def load_splits(script_args, training_args):
         )
     try:
         dataset = load_dataset(script_args.dataset_name, name=script_args.dataset_config)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ConnectionError) as exc:
         raise UserError(
             f"dataset_name: cannot load {script_args.dataset_name!r} ({exc}). Fix: point it at a folder "
             "holding train.jsonl and validation.jsonl (see data/FORMAT.md)"
@@ -237,7 +237,10 @@ def parse(argv: list[str]):
     if not torch.cuda.is_available() and "--use_cpu" not in argv:
         argv = [*argv, "--use_cpu", "true"]  # no GPU here: train on the CPU rather than fail
     parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig))
-    script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    try:
+        script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+    except ValueError as exc:  # unknown keys or flags, inconsistent values
+        raise UserError(f"{exc}. Fix: use the keys of `trl sft --help` only, with valid values") from exc
     return script_args, training_args, model_args, patience
 
 

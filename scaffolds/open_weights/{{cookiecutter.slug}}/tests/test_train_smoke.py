@@ -19,7 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
 TRL_CONFIGS = [ROOT / "configs" / "train.yaml", ROOT / "configs" / "smoke.yaml"]
-TRAIN_STEPS = 4  # enough to evaluate, save and reload once; a second or two on a CPU
+TRAIN_STEPS = 4  # enough to evaluate, save and reload twice; a second or two on a CPU
+PATIENCE = 10  # larger than the number of evaluations, so early stopping cannot make the step count vary
 
 
 def load_script(name: str):
@@ -115,31 +116,25 @@ def test_tiny_model_and_data(smoke_dir: Path) -> None:
     assert (smoke_dir / "probe.jsonl").stat().st_size > 0
 
 
-def test_a_few_training_steps_write_adapter_and_metadata(smoke_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
+def run_train(smoke_dir: Path, out: Path, max_steps: int) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         str(ROOT / "scripts" / "train.py"),
         "--config",
         str(ROOT / "configs" / "smoke.yaml"),
-        "--model_name_or_path",
-        str(smoke_dir / "model"),
-        "--dataset_name",
-        str(smoke_dir / "data"),
-        "--output_dir",
-        str(out),
-        "--max_steps",
-        str(TRAIN_STEPS),
-        "--eval_steps",
-        "2",
-        "--save_steps",
-        "2",
-        "--early_stopping_patience",
-        "1",
     ]
+    cmd += ["--model_name_or_path", str(smoke_dir / "model"), "--dataset_name", str(smoke_dir / "data")]
+    cmd += ["--output_dir", str(out), "--max_steps", str(max_steps), "--eval_steps", "2", "--save_steps", "2"]
+    cmd += ["--early_stopping_patience", str(PATIENCE)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_training_writes_adapter_and_metadata_then_resumes(smoke_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_train(smoke_dir, out, TRAIN_STEPS)
     metadata = json.loads((out / "run_metadata.json").read_text())
     config = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     assert metadata["method"] == (
@@ -147,6 +142,11 @@ def test_a_few_training_steps_write_adapter_and_metadata(smoke_dir: Path, tmp_pa
     )
     weights = "adapter_model.safetensors" if config.get("use_peft") else "model.safetensors"
     assert (out / weights).is_file() and (out / "tokenizer_config.json").is_file()
-    assert metadata["world_size"] == 1 and 0 < metadata["global_step"] <= TRAIN_STEPS
-    assert metadata["eval_loss"] and metadata["best_metric"]["value"] is not None
+    assert metadata["world_size"] == 1 and metadata["global_step"] == TRAIN_STEPS
+    assert len(metadata["eval_loss"]) == TRAIN_STEPS // 2 and metadata["best_metric"]["value"] is not None
+    assert metadata["early_stopping_patience"] == PATIENCE
     assert metadata["tokens_seen"] > 0 and metadata["libraries"]["trl"]
+
+    resumed = run_train(smoke_dir, out, TRAIN_STEPS + 2)  # an interrupted run continues, not restarts
+    assert f"Resuming from {out / f'checkpoint-{TRAIN_STEPS}'}" in resumed.stdout + resumed.stderr
+    assert json.loads((out / "run_metadata.json").read_text())["global_step"] == TRAIN_STEPS + 2
