@@ -48,7 +48,7 @@ def provider_status(inp: Inputs) -> ProviderStatus:
                      "serving before it pays back.")
     best = min(durable, key=lambda m: m.training_usd_per_1m_tokens or 0.0) if durable else None
     return ProviderStatus(
-        id=pid, name=f"{entry.name} ({entry.platform})", fine_tuning_available=available, notes=notes,
+        id=pid, name=f"{entry.name} on {entry.platform}", fine_tuning_available=available, notes=notes,
         alternative="" if best and open_all else OPEN_WEIGHTS_ALTERNATIVE,
         hosted_model=best.id if best else "",
     )
