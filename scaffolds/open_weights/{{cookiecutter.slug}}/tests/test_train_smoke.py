@@ -88,6 +88,26 @@ def test_missing_config_is_a_clean_error(tmp_path: Path) -> None:
     assert "--config" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_resume_skips_checkpoints_cut_short(tmp_path: Path) -> None:
+    """A kill while saving leaves a newer checkpoint without (or with half) a trainer_state.json."""
+    train = load_script("train")
+    assert train.last_checkpoint(str(tmp_path / "missing")) is None
+    for step, state in ((2, "{}"), (4, "{}"), (6, '{"global_st'), (8, None)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if state is not None:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    (tmp_path / "checkpoint-x").mkdir()
+    assert train.last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-4")
+
+
+def test_padding_free_opt_out_comment(tmp_path: Path) -> None:
+    train = load_script("train")
+    assert train.padding_free_allowed(["--config", str(ROOT / "configs" / "train.yaml")])
+    off = tmp_path / "off.yaml"
+    off.write_text("# ftplan.padding_free: false\nmax_steps: 1\n")
+    assert not train.padding_free_allowed(["--config", str(off)])
+
+
 @pytest.fixture(scope="module")
 def smoke_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("smoke")
@@ -116,6 +136,25 @@ def test_tiny_model_and_data(smoke_dir: Path) -> None:
     assert (smoke_dir / "probe.jsonl").stat().st_size > 0
 
 
+def test_padding_free_batches_give_the_padded_loss(smoke_dir: Path) -> None:
+    """scripts/train.py lays each batch end to end; attention must stay within each example (issue 4)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    model = AutoModelForCausalLM.from_pretrained(smoke_dir / "model", attn_implementation="sdpa")
+    generator = torch.Generator().manual_seed(0)
+    rows = [torch.randint(8, model.config.vocab_size, (n,), generator=generator).tolist() for n in (3, 11, 6)]
+    examples = [{"input_ids": ids, "labels": [-100] * (len(ids) // 2) + ids[len(ids) // 2 :]} for ids in rows]
+    losses = []
+    for padding_free in (False, True):
+        batch = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=padding_free)(examples)
+        assert ("attention_mask" in batch) is not padding_free
+        with torch.no_grad():
+            losses.append(model(**batch, use_cache=False).loss.item())  # TRL's compute_loss: no cache
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+
+
 def run_train(smoke_dir: Path, out: Path, max_steps: int) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
@@ -134,7 +173,7 @@ def run_train(smoke_dir: Path, out: Path, max_steps: int) -> subprocess.Complete
 
 def test_training_writes_adapter_and_metadata_then_resumes(smoke_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    run_train(smoke_dir, out, TRAIN_STEPS)
+    first = run_train(smoke_dir, out, TRAIN_STEPS)
     metadata = json.loads((out / "run_metadata.json").read_text())
     config = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     assert metadata["method"] == (
@@ -146,6 +185,7 @@ def test_training_writes_adapter_and_metadata_then_resumes(smoke_dir: Path, tmp_
     assert len(metadata["eval_loss"]) == TRAIN_STEPS // 2 and metadata["best_metric"]["value"] is not None
     assert metadata["early_stopping_patience"] == PATIENCE
     assert metadata["tokens_seen"] > 0 and metadata["libraries"]["trl"]
+    assert metadata["padding_free"] is True and "Padding-free batches" in first.stdout + first.stderr
 
     resumed = run_train(smoke_dir, out, TRAIN_STEPS + 2)  # an interrupted run continues, not restarts
     assert f"Resuming from {out / f'checkpoint-{TRAIN_STEPS}'}" in resumed.stdout + resumed.stderr
