@@ -40,8 +40,9 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ftplan-bench-eval-"))
     repo = work / "repo"
-    subprocess.run([sys.executable, "-m", "generator.cli", "scaffold", str(ROOT / "configs/examples/support_triage.yaml"),
-                    "-o", str(repo), "--today", "2026-11-25"], cwd=ROOT, check=True, capture_output=True)
+    example = ROOT / "configs" / "examples" / "support_triage.yaml"
+    subprocess.run([sys.executable, "-m", "generator.cli", "scaffold", str(example), "-o", str(repo),
+                    "--today", "2026-11-25"], cwd=ROOT, check=True, capture_output=True)
     subprocess.run(["make", "smoke-data", f"PYTHON={sys.executable}"], cwd=repo, check=True, capture_output=True)
     batched, single, ratios = [], [], []
     for i in range(args.repeats):

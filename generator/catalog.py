@@ -6,14 +6,14 @@ Every entry carries `source` and `as_of`: a number in a plan is a formula applie
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import functools
 import hashlib
 import json
 import os
+import re
 import types
 import typing
-import difflib
-import functools
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
-from generator.errors import CatalogError, Problem, UserError
 from generator import __version__
+from generator.errors import CatalogError, Problem, UserError
 from generator.paths import configs_dir
 
 # Linear modules of a decoder layer, as PEFT names them in Llama-style models.

@@ -65,7 +65,7 @@ def _today(value: str | None) -> date:
     try:
         return date.fromisoformat(raw.strip())
     except ValueError:
-        raise UserError(Problem(field, f"{raw!r} is not a date", "write it as YYYY-MM-DD, e.g. 2026-11-25"))
+        raise UserError(Problem(field, f"{raw!r} is not a date", "write it as YYYY-MM-DD, e.g. 2026-11-25")) from None
 
 
 def _write(path: Path, text: str) -> None:
@@ -207,7 +207,7 @@ def estimate(
                 arch, name = Architecture.from_hf_config(raw), str(config)
             except (ValueError, KeyError, TypeError) as e:
                 raise UserError(Problem("--config", f"{config} is not a usable Hugging Face config.json ({e})",
-                                        "pass the model's config.json (hidden_size, num_hidden_layers, ...)"))
+                                        "pass the model's config.json (hidden_size, num_hidden_layers, ...)")) from e
         elif model:
             arch, name = cat.model(model, field="MODEL").architecture, model
         else:

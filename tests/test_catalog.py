@@ -413,6 +413,7 @@ def test_fast_path_equals_full_validation(tmp_path, monkeypatch):
         cat._bundled.cache_clear()
         constructed = cat._bundled()
         assert constructed == validated
-        assert all(a.model_dump() == b.model_dump() for a, b in zip(constructed.providers, validated.providers))
+        pairs = zip(constructed.providers, validated.providers, strict=True)
+        assert all(a.model_dump() == b.model_dump() for a, b in pairs)
     finally:
         cat._bundled.cache_clear()

@@ -94,9 +94,9 @@ def test_plans_are_reproducible():
 
 
 def test_every_example_quotes_its_own_text(plans):
+    from generator.answers import load_answers
     from generator.render.strategy import render_markdown
     from tests.conftest import EXAMPLES
-    from generator.answers import load_answers
 
     for name, p in plans.items():
         answers = load_answers(EXAMPLES / name).answers

@@ -24,6 +24,9 @@ from generator.plan.training import Setup, hardware, hyperparameters
 # Generation runs forward passes only: roughly a third of a training step's FLOPs per token (2N of 6N).
 FORWARD_SHARE_OF_TRAINING = 1 / 3
 EVAL_RUNS = 3  # zero-shot, few-shot and tuned each read the held-out set
+# The generated repo's launch configs, by the plan's distribution strategy.
+ACCELERATE_CONFIGS = {"single_gpu": "single_gpu.yaml", "ddp": "multi_gpu.yaml", "fsdp": "fsdp.yaml",
+                      "zero3": "deepspeed_zero3.yaml"}
 
 
 def _assumptions(loaded: LoadedAnswers) -> list[Assumption]:
@@ -35,7 +38,8 @@ def _assumptions(loaded: LoadedAnswers) -> list[Assumption]:
     return out
 
 
-def _hosted_cost(inp: Inputs, status: ProviderStatus, dataset_tokens: int, epochs: int) -> tuple[float, float, str]:
+def _hosted_cost(inp: Inputs, status: ProviderStatus, dataset_tokens: int,
+                 epochs: int) -> tuple[float, float, str]:
     """(training $, monthly inference $, how) of the provider's tuned model."""
     entry = inp.catalog.provider(inp.answers.provider)
     model = next(m for m in entry.models if m.id == status.hosted_model)
@@ -48,9 +52,9 @@ def _hosted_cost(inp: Inputs, status: ProviderStatus, dataset_tokens: int, epoch
 
 def _execution(setup: Setup, hp_eval_steps: int) -> list[str]:
     where = f"{setup.gpu_count}x {setup.gpu.id}" + (f" ({setup.strategy.upper()})" if setup.gpu_count > 1 else "")
+    launch = ACCELERATE_CONFIGS[setup.strategy]
     return [
-        f"Runs on {where}: `make train` (one GPU) or `accelerate launch --config_file "
-        f"configs/accelerate/{'multi_gpu' if setup.strategy == 'ddp' else setup.strategy if setup.gpu_count > 1 else 'single_gpu'}.yaml "
+        f"Runs on {where}: `make train` (one GPU) or `accelerate launch --config_file configs/accelerate/{launch} "
         "scripts/train.py --config configs/train.yaml`.",
         "Monitor train and validation loss, gradient norm, learning rate and tokens/s (TensorBoard or trackio "
         "via `--report_to`); a rising validation loss with falling train loss is over-fitting.",
@@ -134,8 +138,9 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     per_request = monthly / max(facts.monthly_requests, 1)
     rollout = plan_rollout(inp, serving, n_serve if method != "hosted" else 0, monthly, per_request)
 
-    training = Training(method=method, open_weights_method=setup.method, why=why, hyperparameters=hp, reasons=reasons, hardware=hw,
-                        execution=_execution(setup, hp.eval_steps), iteration=_iteration(evaluation.primary_metric))
+    training = Training(method=method, open_weights_method=setup.method, why=why, hyperparameters=hp,
+                        reasons=reasons, hardware=hw, execution=_execution(setup, hp.eval_steps),
+                        iteration=_iteration(evaluation.primary_metric))
     runner_up = usable[1] if len(usable) > 1 else None
     e = top.entry
     return Plan(
