@@ -50,6 +50,23 @@ def _hosted_cost(inp: Inputs, status: ProviderStatus, dataset_tokens: int,
     return train, per_req * f.monthly_requests, f"{model.id} tuned on {entry.platform}, billed per token"
 
 
+def _migration(inp: Inputs, train_examples: int, open_model: str) -> tuple[str, float]:
+    """Distil the hosted model into open weights: its answers on unlabelled inputs become training targets."""
+    s, f = inp.settings, inp.facts
+    api = f"reference_api.{inp.answers.provider}"
+    n = int(train_examples * float(s.value("distillation.share_of_training_set")))
+    per = api_request_usd(f.current_prompt_tokens + f.avg_input_tokens, f.avg_output_tokens,
+                          float(s.value(f"{api}.input_usd_per_1m")), float(s.value(f"{api}.output_usd_per_1m")))
+    usd = n * per
+    model = s.value(f"{api}.model")
+    text = (f"Migration to open weights: run {model} (today's hosted model, or your tuned one) with your current "
+            f"prompt on {n:,} unlabelled inputs and keep its answers as training targets (distillation), then "
+            f"train {open_model} on them with this repo (`make train`); `make baseline-hosted` scores the hosted "
+            f"model on the same held-out set first. Generating them costs about ${usd:,.2f} "
+            f"({n:,} x ${per:.5f} per request at {s.source(api)}).")
+    return text, round(usd, 2)
+
+
 def _execution(setup: Setup, hp_eval_steps: int) -> list[str]:
     where = f"{setup.gpu_count}x {setup.gpu.id}" + (f" ({setup.strategy.upper()})" if setup.gpu_count > 1 else "")
     launch = ACCELERATE_CONFIGS[setup.strategy]
@@ -138,6 +155,8 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     per_request = monthly / max(facts.monthly_requests, 1)
     rollout = plan_rollout(inp, serving, n_serve if method != "hosted" else 0, monthly, per_request)
 
+    if loaded.answers.provider != "open_source":
+        status.migration, status.distillation_usd = _migration(inp, data.split.train, top.entry.id)
     training = Training(method=method, open_weights_method=setup.method, why=why, hyperparameters=hp,
                         reasons=reasons, hardware=hw, execution=_execution(setup, hp.eval_steps),
                         iteration=_iteration(evaluation.primary_metric))

@@ -85,6 +85,8 @@ class ProviderStatus(Model):
     notes: list[str]
     alternative: str = ""
     hosted_model: str = ""
+    migration: str = ""
+    distillation_usd: float = 0.0
 
 
 class BaseModelChoice(Model):

@@ -60,10 +60,22 @@ def scaffold_context(plan: Plan, answers: Any) -> dict[str, Any]:
                     "stages": [s.to_dict() for s in r.stages], "guardrails": r.guardrails,
                     "srm_alpha": r.srm_alpha, "rollback_criteria": r.rollback_criteria},
         "example_pairs": [{"input": p.input, "output": p.output} for p in answers.example_pairs],
+        "hosted_baseline": _hosted_baseline(plan, answers),
         "provider": {"id": plan.provider.id, "name": plan.provider.name,
                      "available": plan.provider.fine_tuning_available, "notes": plan.provider.notes,
                      "hosted_model": plan.provider.hosted_model},
     }
+
+
+def _hosted_baseline(plan: Plan, answers: Any) -> dict[str, Any] | None:
+    """The provider's OpenAI-compatible endpoint, for scoring today's hosted model on the same held-out set."""
+    if answers.provider == "open_source":
+        return None
+    from generator.plan.settings import load_settings
+
+    api = load_settings().raw(f"reference_api.{answers.provider}")
+    return {"endpoint": api["endpoint"], "model": api["endpoint_model"], "api_key_env": api["api_key_env"],
+            "source": api.get("endpoint_source", api["source"])}
 
 
 def _examples_jsonl(answers: Any) -> str:
