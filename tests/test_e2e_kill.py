@@ -37,9 +37,7 @@ pytestmark = pytest.mark.slow
 TODAY = date(2026, 11, 25)
 STEP_TIMEOUT = 600
 MAX_STEPS = 60  # fixed, so an uninterrupted run and a killed-and-resumed one must end at the same step
-SAVE_STEPS = (
-    10  # a checkpoint (and an evaluation: save_steps must be a multiple of eval_steps) every 10 steps
-)
+SAVE_STEPS = 10  # a checkpoint and an evaluation (save_steps must be a multiple of eval_steps)
 EVAL_BATCH = 4  # small generation batches: the evaluation's cache grows in many small appends to kill between
 POLL_S = 0.02
 PATIENCE_LINE = re.compile(r"^#\s*ftplan\.early_stopping_patience:.*\n", re.MULTILINE)
@@ -50,39 +48,14 @@ def env() -> dict:
 
 
 def train_cmd(out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "scripts/train.py",
-        "--config",
-        "configs/kill.yaml",
-        "--max_steps",
-        str(MAX_STEPS),
-        "--save_steps",
-        str(SAVE_STEPS),
-        "--eval_steps",
-        str(SAVE_STEPS),
-        "--logging_steps",
-        "5",
-        "--output_dir",
-        str(out),
-    ]
+    flags = f"--max_steps {MAX_STEPS} --save_steps {SAVE_STEPS} --eval_steps {SAVE_STEPS} --logging_steps 5"
+    return [sys.executable, "scripts/train.py", "--config", "configs/kill.yaml", *flags.split(),
+            "--output_dir", str(out)]  # fmt: skip
 
 
 def eval_cmd(adapter: Path, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "scripts/evaluate.py",
-        "--config",
-        "configs/eval.yaml",
-        "--profile",
-        "smoke",
-        "--adapter",
-        str(adapter),
-        "--output-dir",
-        str(out),
-        "--batch-size",
-        str(EVAL_BATCH),
-    ]
+    return [sys.executable, "scripts/evaluate.py", "--config", "configs/eval.yaml", "--profile", "smoke",
+            "--adapter", str(adapter), "--output-dir", str(out), "--batch-size", str(EVAL_BATCH)]  # fmt: skip
 
 
 def run(repo: Path, cmd: list[str]) -> subprocess.CompletedProcess:
