@@ -124,6 +124,27 @@ def test_all_problems_reported_at_once(tmp_path):
     assert "use_cse" in res.stderr and "budget" in res.stderr
 
 
+def test_catalog_dir_and_data_change_the_plan(tmp_path):
+    (tmp_path / "planning.yaml").write_text('hyperparameters:\n  lora_r: {value: 32, source: "team default"}\n')
+    res = run("plan", str(GOOD), "--catalog-dir", str(tmp_path), "--format", "json", *TODAY)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["training"]["hyperparameters"]["lora_r"] == 32
+    rows = [{"messages": [{"role": "user", "content": "word " * 800}, {"role": "assistant", "content": "billing"}]}
+            for _ in range(50)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    answers = tmp_path / "answers.yaml"  # given facts win over measurements: leave the token counts out
+    answers.write_text(GOOD.read_text().replace("  avg_input_tokens: 350\n", "").replace("  avg_output_tokens: 5\n", ""))
+    res = run("plan", str(answers), "--data", str(data), "--format", "json", *TODAY)
+    assert res.exit_code == 0, res.output
+    plan = json.loads(res.stdout)
+    assert plan["data"]["avg_input_tokens"] > 350  # measured from the file, not the answers' estimate
+    assert any(a["kind"] == "measured" for a in plan["assumptions"])
+    data.write_text("{not json\n")
+    res = run("plan", str(GOOD), "--data", str(data), *TODAY)
+    assert res.exit_code == 1 and "line 1" in res.stderr and "Traceback" not in res.output
+
+
 def test_usage_error_is_exit_2():
     assert run("plan").exit_code == 2
     assert run("plan", str(GOOD), "--format", "pdf").exit_code == 2
@@ -235,7 +256,7 @@ def test_planner_imports_no_training_library_and_starts_fast():
     plan = ["-m", "generator.cli", "plan", str(GOOD), "--today", "2026-11-25", "-o", os.devnull]
     cpu(imports), cpu(plan)  # warm-up
     base, ours = [], []
-    for _ in range(7):
+    for _ in range(11):
         base.append(cpu(imports))
         ours.append(cpu(plan))
     ratio = statistics.median(ours) / statistics.median(base)
