@@ -134,7 +134,8 @@ def test_catalog_dir_and_data_change_the_plan(tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     answers = tmp_path / "answers.yaml"  # given facts win over measurements: leave the token counts out
-    answers.write_text(GOOD.read_text().replace("  avg_input_tokens: 350\n", "").replace("  avg_output_tokens: 5\n", ""))
+    text = GOOD.read_text().replace("  avg_input_tokens: 350\n", "").replace("  avg_output_tokens: 5\n", "")
+    answers.write_text(text)
     res = run("plan", str(answers), "--data", str(data), "--format", "json", *TODAY)
     assert res.exit_code == 0, res.output
     plan = json.loads(res.stdout)
