@@ -16,25 +16,17 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import pytest
-import yaml
 
 pytest.importorskip("torch")
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
-from generator.answers import parse_answers  # noqa: E402
-from generator.catalog import load_catalog  # noqa: E402
-from generator.plan import build_plan  # noqa: E402
-from generator.plan.settings import load_settings  # noqa: E402
-from generator.render.scaffold import write_scaffold  # noqa: E402
-from tests.conftest import EXAMPLES  # noqa: E402
+from tests.test_e2e import bake  # noqa: E402
 
 pytestmark = pytest.mark.slow
-TODAY = date(2026, 11, 25)
 STEP_TIMEOUT = 600
 MAX_STEPS = 60  # fixed, so an uninterrupted run and a killed-and-resumed one must end at the same step
 SAVE_STEPS = 10  # a checkpoint and an evaluation (save_steps must be a multiple of eval_steps)
@@ -87,11 +79,7 @@ def cache_lines(path: Path) -> int:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """The support-triage bake with smoke/ built, and configs/kill.yaml: smoke.yaml without early stopping."""
-    data = yaml.safe_load((EXAMPLES / "support_triage.yaml").read_text())
-    loaded = parse_answers(data, "support_triage.yaml")
-    plan = build_plan(loaded, load_catalog(), load_settings(), TODAY)
-    repo = tmp_path_factory.mktemp("kill") / plan.meta.slug
-    write_scaffold(loaded, plan, repo)
+    repo, plan = bake(tmp_path_factory.mktemp("kill"), "support_triage.yaml")
     made = run(
         repo,
         [sys.executable, "scripts/make_tiny_model.py", "--out", "smoke", "--method", plan.training.method],
