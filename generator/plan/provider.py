@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from generator.plan.inputs import Inputs
 from generator.plan.models import ProviderStatus
@@ -57,7 +57,3 @@ def provider_status(inp: Inputs) -> ProviderStatus:
 def hosted_usable(status: ProviderStatus) -> bool:
     """Hosted tuning is planned only where everyone may start jobs and the tuned model outlives the ROI."""
     return status.fine_tuning_available and bool(status.hosted_model) and not status.alternative
-
-
-def days_until(d: date, today: date) -> int:
-    return (d - today).days
