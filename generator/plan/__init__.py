@@ -76,7 +76,7 @@ def _execution(setup: Setup, hp_eval_steps: int) -> list[str]:
         "Monitor train and validation loss, gradient norm, learning rate and tokens/s (TensorBoard or trackio "
         "via `--report_to`); a rising validation loss with falling train loss is over-fitting.",
         f"Checkpoint and evaluate every {hp_eval_steps} steps; keep the best checkpoint by validation loss "
-        "(load_best_model_at_end) and at most 3 on disk; `make train` resumes from the last one.",
+        "(load_best_model_at_end) and at most 2 on disk (save_total_limit); `make train` resumes from the last one.",
         "Early stopping ends the run when validation loss stops improving.",
     ]
 
