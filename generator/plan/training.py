@@ -137,7 +137,7 @@ def gpu_options(inp: Inputs) -> list[tuple[GpuEntry, tuple[int, ...]]]:
     f = inp.facts
     if f.gpu:
         gpu = inp.catalog.gpu(f.gpu, field="facts.gpu")
-        return [(gpu, (f.gpu_count,) if f.gpu_count else GPU_COUNTS)]
+        return [(gpu, (f.gpu_count,))]
     return [(g, GPU_COUNTS) for g in inp.catalog.gpus]
 
 

@@ -42,8 +42,6 @@ def scaffold_context(plan: Plan, answers: Any) -> dict[str, Any]:
         "use_case": answers.use_case,
         "success_criteria": answers.success_criteria,
         "method": t.open_weights_method,
-        "plan_method": t.method,
-        "recommendation": plan.decision.recommendation,
         "base_model": plan.base_model.to_dict(),
         "hyperparameters": hp.to_dict(),
         "reasons": dict(t.reasons),
@@ -59,11 +57,7 @@ def scaffold_context(plan: Plan, answers: Any) -> dict[str, Any]:
                     "duration_days": r.ab.duration_days, "daily_requests": r.ab.daily_requests,
                     "stages": [s.to_dict() for s in r.stages], "guardrails": r.guardrails,
                     "srm_alpha": r.srm_alpha, "rollback_criteria": r.rollback_criteria},
-        "example_pairs": [{"input": p.input, "output": p.output} for p in answers.example_pairs],
         "hosted_baseline": _hosted_baseline(plan, answers),
-        "provider": {"id": plan.provider.id, "name": plan.provider.name,
-                     "available": plan.provider.fine_tuning_available, "notes": plan.provider.notes,
-                     "hosted_model": plan.provider.hosted_model},
     }
 
 
@@ -138,13 +132,15 @@ def _clean_stale(parent: Path) -> None:
 
 
 def _render(loaded: Any, plan: Plan, staging: Path) -> Path:
+    from generator.answers import dump_answers
+
     answers = loaded.answers
     repo = bake(scaffolds_dir() / OPEN_WEIGHTS, plan.meta.slug, scaffold_context(plan, answers), staging)
     (repo / "STRATEGY.md").write_text(render_markdown(plan, answers), encoding="utf-8")
     (repo / "plan.json").write_text(render_json(plan), encoding="utf-8")
     (repo / ".ftplan-answers.yml").write_text(
         "# The answers this repository was planned from (ftplan scaffold). Edit and re-plan with:\n"
-        "#   ftplan plan .ftplan-answers.yml\n" + _dump(answers), encoding="utf-8")
+        "#   ftplan plan .ftplan-answers.yml\n" + dump_answers(answers), encoding="utf-8")
     (repo / "data").mkdir(exist_ok=True)
     (repo / "data" / "examples.jsonl").write_text(_examples_jsonl(answers), encoding="utf-8")
     provider = plan.provider.id
@@ -156,12 +152,6 @@ def _render(loaded: Any, plan: Plan, staging: Path) -> Path:
                 shutil.copy2(src, repo / sub / src.name)
         (repo / "configs" / "hosted.yaml").write_text(_hosted_config(plan, provider), encoding="utf-8")
     return repo
-
-
-def _dump(answers: Any) -> str:
-    from generator.answers import dump_answers
-
-    return dump_answers(answers)
 
 
 def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False,
