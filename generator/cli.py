@@ -107,7 +107,8 @@ def _make_plan(answers: Path, data: Path | None, today: str | None, catalog_dirs
     when = _today(today)
     loaded = _load(answers, data)
     extra = tuple(catalog_dirs or ())
-    return loaded, build_plan(loaded, load_catalog(extra), load_settings(extra), when)
+    return loaded, build_plan(loaded, load_catalog(extra), load_settings(extra), when,
+                              catalog_dirs=[str(d) for d in extra])
 
 
 @app.command()

@@ -33,7 +33,7 @@ from generator.catalog import load_catalog
 from generator.cli import app
 from generator.errors import UserError
 from generator.plan import build_plan
-from generator.plan.models import Plan
+from generator.plan.records import Plan
 from generator.plan.settings import load_settings
 from generator.render.bake import COPY_WITHOUT_RENDER, bake
 from generator.render.scaffold import write_scaffold

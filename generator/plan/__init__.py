@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from generator import __version__
@@ -13,8 +14,8 @@ from generator.plan.data import example_tokens, plan_data, prompt_tokens_after_t
 from generator.plan.decision import decide
 from generator.plan.evaluation import plan_evaluation
 from generator.plan.inputs import Inputs
-from generator.plan.models import Assumption, BaseModelChoice, Meta, Plan, ProviderStatus, Training
-from generator.plan.provider import hosted_usable, provider_status
+from generator.plan.provider import hosted_baseline, hosted_tuning, hosted_usable, provider_status
+from generator.plan.records import Assumption, BaseModelChoice, Meta, Plan, ProviderStatus, Training
 from generator.plan.risks import plan_risks
 from generator.plan.rollout import plan_rollout, serving_gpus
 from generator.plan.selection import candidates_table, rank_models, why_chosen
@@ -93,12 +94,16 @@ def _iteration(primary: str) -> list[str]:
     ]
 
 
-def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, today: date) -> Plan:
+def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, today: date,
+               catalog_dirs: Sequence[str] = ()) -> Plan:
+    """The plan; `catalog_dirs` are the user folders `catalog` and `settings` were loaded with (recorded only)."""
     facts = loaded.effective_facts()
     inp = Inputs(answers=loaded.answers, facts=facts, catalog=catalog, settings=settings, today=today,
                  assumptions=_assumptions(loaded))
     decision = decide(inp)
     status = provider_status(inp)
+    status.hosted_baseline = hosted_baseline(inp)
+    status.hosted_tuning = hosted_tuning(inp, status)
     evaluation = plan_evaluation(inp)
     data = plan_data(inp, evaluation.heldout_size)
     lora_r = int(settings.value("hyperparameters.lora_r"))
@@ -165,7 +170,8 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     return Plan(
         meta=Meta(project_name=loaded.answers.project_name or loaded.answers.slug, slug=loaded.answers.slug,
                   today=today.isoformat(), ftplan_version=__version__, answers_source=loaded.source,
-                  task_type=facts.task_type, labels=list(facts.labels)),
+                  task_type=facts.task_type, labels=list(facts.labels),
+                  catalog_dirs=[str(d) for d in catalog_dirs]),
         decision=decision,
         provider=status,
         base_model=BaseModelChoice(id=e.id, hf_id=e.hf_id, params_b=e.params_b, license=e.license,

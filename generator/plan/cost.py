@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from generator.plan.data import example_tokens, prompt_tokens_after_tuning
 from generator.plan.inputs import Inputs
-from generator.plan.models import Cost, DataPlan, Option, Roi, RoiRow
+from generator.plan.records import Cost, DataPlan, Option, Roi, RoiRow
 
 MONTHS = 12
 MILLION = 1e6

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from generator.plan.inputs import Inputs
-from generator.plan.models import DataPlan, Split
+from generator.plan.records import DataPlan, Split
 
 
 def prompt_tokens_after_tuning(inp: Inputs) -> float:

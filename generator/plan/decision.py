@@ -9,15 +9,13 @@ prompt -> fine-tuning pays back. Each score is -2..+2 and comes with the reason 
 from __future__ import annotations
 
 from generator.plan.inputs import Inputs
-from generator.plan.models import Decision, MatrixRow, Option
+from generator.plan.records import Decision, MatrixRow, Option
 
 OPTIONS: tuple[Option, ...] = ("prompting", "few_shot", "rag", "fine_tune", "rag_and_fine_tune")
 # Simpler options win ties: a team should not fine-tune when prompting scores the same.
 SIMPLICITY = {opt: i for i, opt in enumerate(OPTIONS)}
 
 FORMAT_WORDS = ("format", "inconsistent", "style", "tone", "schema", "json", "structure", "voice", "label")
-KNOWLEDGE_WORDS = ("outdated", "stale", "doesn't know", "does not know", "documents", "knowledge base",
-                   "latest", "policy changes", "hallucinat", "internal docs", "wiki")
 STRUCTURED_TASKS = ("classification", "extraction", "code")
 # Monthly prompt tokens above which a shorter prompt on a smaller model pays for a fine-tune (~$400/month
 # at the reference API input price, see planning.yaml reference_api).
@@ -36,7 +34,6 @@ def _add(scores: dict[Option, dict[str, int]], reasons: dict[Option, list[str]],
 
 def decide(inp: Inputs) -> Decision:
     f, s = inp.facts, inp.settings
-    text = inp.text()
     scores: dict[Option, dict[str, int]] = {o: {} for o in OPTIONS}
     reasons: dict[Option, list[str]] = {o: [] for o in OPTIONS}
 
@@ -49,7 +46,7 @@ def decide(inp: Inputs) -> Decision:
         _add(scores, reasons, "knowledge_freshness", {"fine_tune": 1},
              "knowledge is static: what the model learns in training stays true")
 
-    private = f.needs_private_knowledge or any(w in text for w in KNOWLEDGE_WORDS)
+    private = f.needs_private_knowledge  # given, or inferred once from the text (generator.answers.inference)
     if private:
         _add(scores, reasons, "private_knowledge",
              {"rag": 2, "rag_and_fine_tune": 2, "prompting": -2, "few_shot": -2, "fine_tune": -1},

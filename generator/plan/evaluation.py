@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from generator.plan.inputs import Inputs
-from generator.plan.models import Evaluation, Gate
+from generator.plan.records import Evaluation, Gate
 
 METRICS = {
     "classification": ["accuracy", "macro_f1"],

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from generator.plan.models import Assumption
+from generator.plan.records import Assumption
 
 if TYPE_CHECKING:
     from generator.answers import Answers, EffectiveFacts

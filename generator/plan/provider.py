@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from generator.plan.inputs import Inputs
-from generator.plan.models import ProviderStatus
+from generator.plan.records import HostedBaseline, HostedTuning, ProviderStatus, TuningWindow
 
 # A tuned model that retires inside the 12-month ROI horizon cannot pay back its training.
 ROI_HORIZON = timedelta(days=365)
@@ -57,3 +57,33 @@ def provider_status(inp: Inputs) -> ProviderStatus:
 def hosted_usable(status: ProviderStatus) -> bool:
     """Hosted tuning is planned only where everyone may start jobs and the tuned model outlives the ROI."""
     return status.fine_tuning_available and bool(status.hosted_model) and not status.alternative
+
+
+def hosted_baseline(inp: Inputs) -> HostedBaseline | None:
+    """The provider's OpenAI-compatible endpoint, for scoring today's hosted model on the same held-out set."""
+    if inp.answers.provider == "open_source":
+        return None
+    api = inp.settings.raw(f"reference_api.{inp.answers.provider}")
+    return HostedBaseline(endpoint=str(api["endpoint"]), model=str(api["endpoint_model"]),
+                          api_key_env=str(api["api_key_env"]), source=str(api.get("endpoint_source", api["source"])))
+
+
+def hosted_tuning(inp: Inputs, status: ProviderStatus) -> HostedTuning | None:
+    """The hosted model's tuning terms (price, limits, the window that closes first), for configs/hosted.yaml."""
+    if not status.hosted_model:
+        return None
+    entry = inp.catalog.provider(status.id, field="provider")
+    model = entry.hosted_model(status.hosted_model)
+    closing = sorted(w.closes for w in entry.tuning_windows if w.closes)
+    first = closing[0] if closing else None
+    notice = next((n.date for n in entry.notes if first and n.date <= first), None)
+    source = entry.source.split()[0] if entry.source else ""
+    return HostedTuning(
+        provider=status.id, platform=entry.platform, model=model.id,
+        training_usd_per_1m_tokens=model.training_usd_per_1m_tokens or 0.0,
+        price_source=f"{source} (as of {entry.as_of.isoformat()})", as_of=entry.as_of.isoformat(),
+        max_tokens_per_example=model.max_example_tokens,
+        tuning_window=TuningWindow(closes=first.isoformat() if first else None,
+                                   notice=notice.isoformat() if notice else None, source=source),
+        model_retirement=model.retires.isoformat() if model.retires else None,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from generator.plan.inputs import Inputs
-from generator.plan.models import DataPlan, Decision, Evaluation, Hyperparameters, Risk
+from generator.plan.records import DataPlan, Decision, Evaluation, Hyperparameters, Risk
 
 OPTION_TEXT = {"prompting": "prompting", "few_shot": "few-shot prompting", "rag": "RAG", "fine_tune": "fine-tuning",
                "rag_and_fine_tune": "RAG + fine-tuning"}

@@ -11,7 +11,7 @@ import math
 from generator.catalog import BaseModelEntry, GpuEntry
 from generator.plan.evaluation import z
 from generator.plan.inputs import Inputs
-from generator.plan.models import ABTest, Rollout, Stage
+from generator.plan.records import ABTest, Rollout, Stage
 
 DAYS_PER_MONTH = 30
 WEEK = 7

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from generator.catalog import BaseModelEntry
 from generator.plan.inputs import Inputs
-from generator.plan.models import Candidate
+from generator.plan.records import Candidate
 from generator.plan.rollout import serving_gpus
 from generator.plan.training import Setup, best_setup
 

@@ -17,7 +17,7 @@ from generator.plan.compute import ComputeEstimate, estimate_compute
 from generator.plan.data import example_tokens
 from generator.plan.inputs import Inputs
 from generator.plan.memory import MemoryEstimate, estimate_memory
-from generator.plan.models import Hardware, Hyperparameters
+from generator.plan.records import Hardware, Hyperparameters
 
 ALL_LINEAR = ["all-linear"]
 MICRO_BATCHES = (16, 8, 4, 2, 1)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 # Files copied byte for byte: scripts and tests are plain Python that read their YAML.
 COPY_WITHOUT_RENDER = ["scripts/*", "tests/*", "data/*", "Makefile"]
+# The `yaml` and `comment` filters every template uses for plan values and user text.
+EXTENSIONS = ["generator.render.filters.FtplanFilters"]
 # Tool caches and run outputs that may sit in a template checkout and must never reach a user's repo.
 IGNORED = ("cookiecutter.json", "__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache", ".hypothesis",
            "smoke", "outputs", "reports")
@@ -25,7 +27,8 @@ def bake(template: Path, slug: str, ftplan: dict, output_dir: Path) -> Path:
     """
     staged = output_dir / ".template"
     shutil.copytree(template, staged, ignore=shutil.ignore_patterns(*IGNORED))
-    context = {"slug": slug, "_ftplan": ftplan, "_copy_without_render": COPY_WITHOUT_RENDER}
+    context = {"slug": slug, "_ftplan": ftplan, "_copy_without_render": COPY_WITHOUT_RENDER,
+               "_extensions": EXTENSIONS}
     (staged / "cookiecutter.json").write_text(json.dumps(context), encoding="utf-8")
 
     from cookiecutter.main import cookiecutter  # slow import, only when baking

@@ -18,7 +18,7 @@ import yaml
 
 from generator.errors import Problem, UserError
 from generator.paths import scaffolds_dir
-from generator.plan.models import Plan
+from generator.plan.records import Plan
 from generator.render.bake import bake
 from generator.render.strategy import render_json, render_markdown
 
@@ -28,48 +28,13 @@ HOSTED = "hosted"
 HOSTED_PROVIDERS = {"google": "vertex", "openai": "openai"}
 
 
+# The answers' free text the templates show, as data (never rendered as a template).
+TEXT_FIELDS = ("use_case", "current_approach", "current_limitations", "training_data", "success_criteria")
+
+
 def scaffold_context(plan: Plan, answers: Any) -> dict[str, Any]:
-    """The `_ftplan` context of the templates: the plan's decisions plus the user's text, as data."""
-    t, e, r = plan.training, plan.evaluation, plan.rollout
-    hp, hw = t.hyperparameters, t.hardware
-    assert hp is not None and hw is not None and r is not None and plan.base_model is not None
-    return {
-        "project_name": plan.meta.project_name,
-        "today": plan.meta.today,
-        "ftplan_version": plan.meta.ftplan_version,
-        "task_type": plan.meta.task_type,
-        "labels": plan.meta.labels,
-        "use_case": answers.use_case,
-        "success_criteria": answers.success_criteria,
-        "method": t.open_weights_method,
-        "base_model": plan.base_model.to_dict(),
-        "hyperparameters": hp.to_dict(),
-        "reasons": dict(t.reasons),
-        "hardware": {"gpu": hw.gpu, "gpu_count": hw.gpu_count, "gpu_memory_gb": hw.gpu_memory_gb,
-                     "peak_memory_gb": hw.peak_memory_gb, "gpu_hours": hw.gpu_hours, "strategy": hw.strategy,
-                     "usd_per_hour": hw.usd_per_hour},
-        "cost": {"training_usd": plan.cost.training_usd, "total_usd": plan.cost.total_usd},
-        "evaluation": {"primary_metric": e.primary_metric, "metrics": e.metrics, "heldout_size": e.heldout_size,
-                       "baseline_score": e.baseline_score, "target_score": e.target_score,
-                       "gates": [g.to_dict() for g in e.gates]},
-        "rollout": {"serving": r.serving, "baseline_rate": r.ab.baseline_rate, "mde": r.ab.mde,
-                    "alpha": r.ab.alpha, "power": r.ab.power, "sample_size_per_arm": r.ab.sample_size_per_arm,
-                    "duration_days": r.ab.duration_days, "daily_requests": r.ab.daily_requests,
-                    "stages": [s.to_dict() for s in r.stages], "guardrails": r.guardrails,
-                    "srm_alpha": r.srm_alpha, "rollback_criteria": r.rollback_criteria},
-        "hosted_baseline": _hosted_baseline(plan, answers),
-    }
-
-
-def _hosted_baseline(plan: Plan, answers: Any) -> dict[str, Any] | None:
-    """The provider's OpenAI-compatible endpoint, for scoring today's hosted model on the same held-out set."""
-    if answers.provider == "open_source":
-        return None
-    from generator.plan.settings import load_settings
-
-    api = load_settings().raw(f"reference_api.{answers.provider}")
-    return {"endpoint": api["endpoint"], "model": api["endpoint_model"], "api_key_env": api["api_key_env"],
-            "source": api.get("endpoint_source", api["source"])}
+    """The `_ftplan` context of the templates: the plan exactly as plan.json holds it, plus the user's text."""
+    return {"plan": plan.to_dict(), "text": {name: str(getattr(answers, name)) for name in TEXT_FIELDS}}
 
 
 def _examples_jsonl(answers: Any) -> str:
@@ -78,31 +43,23 @@ def _examples_jsonl(answers: Any) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-def _hosted_config(plan: Plan, provider_id: str) -> str:
-    """configs/hosted.yaml, in the keys scripts/prepare_hosted.py and submit_hosted.py read."""
-    from generator.catalog import load_catalog
-
-    entry = load_catalog().provider(provider_id)
-    model = next(m for m in entry.models if m.id == plan.provider.hosted_model)
-    closing = sorted((w for w in entry.tuning_windows if w.closes), key=lambda w: w.closes)  # type: ignore[arg-type, return-value]
-    notice = next((n.date for n in entry.notes if closing and n.date <= closing[0].closes), None)  # type: ignore[operator]
+def _hosted_config(plan: Plan) -> str:
+    """configs/hosted.yaml, in the keys scripts/prepare_hosted.py and submit_hosted.py read: all from the plan."""
+    tuning = plan.provider.hosted_tuning
+    assert tuning is not None, "a hosted plan names its hosted model"
     hp = plan.training.hyperparameters
-    name = HOSTED_PROVIDERS[provider_id]
+    name = HOSTED_PROVIDERS[tuning.provider]
     config: dict[str, Any] = {
         "provider": name,
-        "model": model.id,
+        "model": tuning.model,
         "epochs": hp.epochs if hp else 3,
         "learning_rate_multiplier": None,
         "adapter_size": None,
-        "training_usd_per_1m_tokens": model.training_usd_per_1m_tokens or 0.0,
-        "price_source": f"{entry.source.split()[0]} (as of {entry.as_of.isoformat()})",
-        "max_tokens_per_example": model.max_example_tokens,
-        "tuning_window": {
-            "closes": closing[0].closes.isoformat() if closing else None,  # type: ignore[union-attr]
-            "notice": notice.isoformat() if notice else None,
-            "source": entry.source.split()[0],
-        },
-        "model_retirement": model.retires.isoformat() if model.retires else None,
+        "training_usd_per_1m_tokens": tuning.training_usd_per_1m_tokens,
+        "price_source": tuning.price_source,
+        "max_tokens_per_example": tuning.max_tokens_per_example,
+        "tuning_window": tuning.tuning_window.to_dict(),
+        "model_retirement": tuning.model_retirement,
         "suffix": plan.meta.slug[:64],
         "data": {"train": "data/train.jsonl", "validation": "data/validation.jsonl"},
         "output_dir": "hosted",
@@ -143,14 +100,13 @@ def _render(loaded: Any, plan: Plan, staging: Path) -> Path:
         "#   ftplan plan .ftplan-answers.yml\n" + dump_answers(answers), encoding="utf-8")
     (repo / "data").mkdir(exist_ok=True)
     (repo / "data" / "examples.jsonl").write_text(_examples_jsonl(answers), encoding="utf-8")
-    provider = plan.provider.id
-    if plan.training.method == "hosted" and provider in HOSTED_PROVIDERS:
+    if plan.training.method == "hosted" and plan.provider.id in HOSTED_PROVIDERS:
         hosted = scaffolds_dir() / HOSTED
         for sub, pattern in (("scripts", "*.py"), ("tests", "*.py"), ("configs", "*.yaml")):
             for src in sorted((hosted / sub).glob(pattern)):
                 (repo / sub).mkdir(exist_ok=True)
                 shutil.copy2(src, repo / sub / src.name)
-        (repo / "configs" / "hosted.yaml").write_text(_hosted_config(plan, provider), encoding="utf-8")
+        (repo / "configs" / "hosted.yaml").write_text(_hosted_config(plan), encoding="utf-8")
     return repo
 
 

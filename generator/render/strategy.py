@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from generator.plan.models import Plan
+from generator.plan.records import Plan
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OPTION_NAMES = {"prompting": "Prompting", "few_shot": "Few-shot", "rag": "RAG", "fine_tune": "Fine-tune",

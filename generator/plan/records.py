@@ -7,22 +7,31 @@ so they need no validation of their own, and they cost nothing at start-up.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+import sys
+from typing import Any, ClassVar, Literal
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:  # pydantic depends on typing_extensions
+    from typing_extensions import dataclass_transform
 
 Option = Literal["prompting", "few_shot", "rag", "fine_tune", "rag_and_fine_tune"]
 Method = Literal["lora", "qlora", "full", "hosted", "none"]
 _NO_DEFAULT = object()
 
 
+@dataclass_transform(kw_only_default=True)
 class Model:
     """Base of the plan's records: keyword construction of the annotated fields, `to_dict()` for JSON.
 
-    A tiny stand-in for dataclasses: no generated code, so importing ~25 record types costs next to nothing
-    (the planner must start in about the time its libraries take to import). Lists default to empty.
+    A tiny stand-in for dataclasses: no generated code, so importing ~30 record types costs next to nothing
+    (the planner must start in about the time its libraries take to import). `dataclass_transform` lets mypy
+    check every constructor call as if these were keyword-only dataclasses: a misspelled or missing field is
+    a type error, not a runtime surprise. Lists default to empty.
     """
 
-    _fields: tuple[str, ...] = ()
-    _defaults: dict[str, Any] = {}
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _defaults: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls) -> None:
         names = [n for n in cls.__dict__.get("__annotations__", {}) if not n.startswith("_")]
@@ -78,6 +87,35 @@ class Decision(Model):
     fine_tune_warranted: bool
 
 
+class HostedBaseline(Model):
+    """Today's hosted model behind the provider's OpenAI-compatible endpoint (planning.yaml reference_api)."""
+
+    endpoint: str
+    model: str
+    api_key_env: str
+    source: str
+
+
+class TuningWindow(Model):
+    closes: str | None
+    notice: str | None
+    source: str
+
+
+class HostedTuning(Model):
+    """What configs/hosted.yaml needs, from the catalog the plan was made with (user catalogs included)."""
+
+    provider: str
+    platform: str
+    model: str
+    training_usd_per_1m_tokens: float
+    price_source: str
+    as_of: str
+    max_tokens_per_example: int | None
+    tuning_window: TuningWindow
+    model_retirement: str | None
+
+
 class ProviderStatus(Model):
     id: str
     name: str
@@ -87,6 +125,8 @@ class ProviderStatus(Model):
     hosted_model: str = ""
     migration: str = ""
     distillation_usd: float = 0.0
+    hosted_baseline: HostedBaseline | None = None
+    hosted_tuning: HostedTuning | None = None
 
 
 class BaseModelChoice(Model):
@@ -273,6 +313,7 @@ class Meta(Model):
     answers_source: str
     task_type: str
     labels: list[str] = []
+    catalog_dirs: list[str] = []
 
 
 class Plan(Model):
