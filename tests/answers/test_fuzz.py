@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from generator import answers as A
-from generator import seed
+from generator.answers import seed
 from generator.errors import UserError
-from tests.test_answers import VALID
+from tests.answers.helpers import VALID
 
 FUZZ = settings(
     max_examples=int(os.environ.get("FTPLAN_FUZZ_EXAMPLES", "150")),
