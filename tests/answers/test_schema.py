@@ -113,3 +113,22 @@ def test_slug_is_safe(name: str | None, slug: str) -> None:
 
 def test_slug_never_ends_with_a_hyphen_after_truncation() -> None:
     assert S.make_slug("a" * 63 + " b") == "a" * 63
+
+
+# --- task types come from configs/tasks.yaml --------------------------------------------------------------
+
+
+def test_every_task_type_of_the_table_is_accepted() -> None:
+    from generator.tasks import load_tasks
+
+    for task in load_tasks().task_types:
+        assert parse_answers(data(facts__task_type=task), "t").facts.task_type == task
+
+
+def test_unknown_task_type_lists_the_table_and_suggests() -> None:
+    found = problems_of(parse_answers, data(facts__task_type="clasification"), "t")
+    assert fields(found) == ["facts.task_type"]
+    assert str(found[0]).startswith("facts.task_type: must be one of classification | extraction")
+    assert " — did you mean 'classification'?" in str(found[0])
+    far = problems_of(parse_answers, data(facts__task_type="xyzzy"), "t")
+    assert "use one of: classification" in far[0].fix
