@@ -14,7 +14,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,24 +47,34 @@ UNGATED_MODEL_TYPES = frozenset(
 
 class Strict(BaseModel):
     # defer_build: the validation schema is built on first validation, not at import, so a run that reads
-    # the already-validated bundled catalog (see _bundled) never pays for it.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # the already-validated bundled catalog (see _bundled) never pays for it. NaN and infinity are never a
+    # price, a size or a rate: reject them where they are written rather than let them reach the arithmetic.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
+
+
+# Upper bounds that no real model, GPU or price reaches: a value beyond them is a typo (an extra digit run,
+# a number pasted into the wrong field) and would otherwise overflow or dwarf every figure of the plan.
+MAX_DIM = 1 << 20  # hidden / MLP widths, head sizes
+MAX_COUNT = 1 << 24  # layers, heads, experts, vocabulary entries
+MAX_TOKENS = 1 << 30  # context windows and example lengths
 
 
 class Architecture(Strict):
     """The numbers the memory and compute math needs, as in a Hugging Face `config.json`."""
 
-    hidden_size: int = Field(gt=0, description="d_model")
-    num_layers: int = Field(gt=0, description="num_hidden_layers")
-    num_attention_heads: int = Field(gt=0)
-    num_kv_heads: int = Field(gt=0, description="num_key_value_heads (GQA); equals heads without GQA")
-    head_dim: int | None = Field(default=None, description="defaults to hidden_size / num_attention_heads")
-    intermediate_size: int = Field(gt=0, description="MLP width (per expert for MoE)")
-    vocab_size: int = Field(gt=0)
+    hidden_size: int = Field(gt=0, le=MAX_DIM, description="d_model")
+    num_layers: int = Field(gt=0, le=MAX_COUNT, description="num_hidden_layers")
+    num_attention_heads: int = Field(gt=0, le=MAX_COUNT)
+    num_kv_heads: int = Field(gt=0, le=MAX_COUNT, description="num_key_value_heads (GQA); equals heads without GQA")
+    head_dim: int | None = Field(
+        default=None, gt=0, le=MAX_DIM, description="defaults to hidden_size / num_attention_heads"
+    )
+    intermediate_size: int = Field(gt=0, le=MAX_DIM, description="MLP width (per expert for MoE)")
+    vocab_size: int = Field(gt=0, le=MAX_COUNT)
     tie_word_embeddings: bool = False
     gated_mlp: bool = Field(default=True, description="gate/up/down (SwiGLU/GeGLU) rather than up/down")
-    num_experts: int = Field(default=1, ge=1, description="MoE experts per layer; 1 for dense")
-    num_experts_per_tok: int = Field(default=1, ge=1)
+    num_experts: int = Field(default=1, ge=1, le=MAX_COUNT, description="MoE experts per layer; 1 for dense")
+    num_experts_per_tok: int = Field(default=1, ge=1, le=MAX_COUNT)
 
     @model_validator(mode="after")
     def _heads_divide(self) -> Architecture:
@@ -156,9 +166,6 @@ def _gated_mlp(cfg: dict, act: str) -> bool:
 # the architecture ignores biases, routers and vision towers, so it lands within a few percent.
 PARAM_TOLERANCE = 0.10
 
-TaskType = Literal[
-    "classification", "extraction", "summarization", "generation", "chat", "code", "translation", "qa"
-]
 ProviderId = Literal["openai", "anthropic", "google", "cohere"]
 Audience = Literal["all", "new_orgs", "inactive_orgs", "active_orgs"]
 _ISO_LANGUAGE = r"[a-z]{2,3}"
@@ -181,9 +188,9 @@ class BaseModelEntry(Sourced):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$", description="catalog id, e.g. llama-3.1-8b-instruct")
     hf_id: str = Field(pattern=r"^[\w.\-]+/[\w.\-]+$", description="Hugging Face repo id")
     family: str = Field(min_length=1, description="e.g. llama-3, qwen3, gemma-3")
-    params_b: float = Field(gt=0, description="total parameters of the text model, billions")
-    active_params_b: float | None = Field(default=None, gt=0, description="MoE: parameters used per token")
-    context_length: int = Field(gt=0, description="max_position_embeddings / the card's context window")
+    params_b: float = Field(gt=0, le=1e5, description="total parameters of the text model, billions")
+    active_params_b: float | None = Field(default=None, gt=0, le=1e5, description="MoE: parameters used per token")
+    context_length: int = Field(gt=0, le=MAX_TOKENS, description="max_position_embeddings / the card's context window")
     license: str = Field(min_length=1, description="Hugging Face license tag (SPDX id where one exists)")
     commercial_use: bool
     license_notes: str = ""
@@ -191,7 +198,7 @@ class BaseModelEntry(Sourced):
         min_length=1,
         description="ISO 639-1 codes the card names; 'multilingual:<n>' when it claims n languages unnamed",
     )
-    strengths: list[TaskType] = Field(min_length=1)
+    strengths: list[str] = Field(min_length=1, description="task types of configs/tasks.yaml it is good at")
     released: dt.date
     instruct: bool = Field(description="instruction/chat tuned (has a chat template)")
     architecture: Architecture
@@ -202,6 +209,17 @@ class BaseModelEntry(Sourced):
         bad = [v for v in value if not re.fullmatch(rf"{_ISO_LANGUAGE}|multilingual:[1-9]\d*", v)]
         if bad:
             raise ValueError(f"{bad} are not ISO 639-1 codes (e.g. 'en') or 'multilingual:<n>'")
+        return value
+
+    @field_validator("strengths")
+    @classmethod
+    def _task_types(cls, value: list[str]) -> list[str]:
+        from generator.tasks import load_tasks  # tasks.py builds on this module's machinery
+
+        known = load_tasks().task_types
+        bad = [v for v in value if v not in known]
+        if bad:
+            raise ValueError(f"{bad} are not task types of tasks.yaml ({', '.join(known)})")
         return value
 
     @model_validator(mode="after")
@@ -241,7 +259,7 @@ class GpuPrice(Sourced):
     """One provider's on-demand price for one GPU (volatile: dated, overridable)."""
 
     provider: str = Field(min_length=1)
-    usd_per_hour: float = Field(gt=0, description="on-demand $ per GPU-hour")
+    usd_per_hour: float = Field(gt=0, le=1e4, description="on-demand $ per GPU-hour")
 
 
 class GpuEntry(Sourced):
@@ -249,11 +267,15 @@ class GpuEntry(Sourced):
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$", description="e.g. A100-80GB, H100-SXM, L4")
     name: str
-    memory_gb: float = Field(gt=0)
-    bf16_tflops: float | None = Field(default=None, ge=0, description="peak dense bf16; None without bf16")
-    fp16_tflops: float = Field(gt=0, description="peak dense fp16 tensor-core TFLOPS")
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="other spellings of the GPU ('A100', 'H100 80GB'); matched ignoring case, spaces, dashes",
+    )
+    memory_gb: float = Field(gt=0, le=1e5)
+    bf16_tflops: float | None = Field(default=None, ge=0, le=1e6, description="peak dense bf16; None without bf16")
+    fp16_tflops: float = Field(gt=0, le=1e6, description="peak dense fp16 tensor-core TFLOPS")
     supports_bf16: bool
-    memory_bandwidth_gbs: float = Field(gt=0)
+    memory_bandwidth_gbs: float = Field(gt=0, le=1e6)
     prices: list[GpuPrice] = Field(min_length=2, description="at least two providers")
 
     @model_validator(mode="after")
@@ -282,11 +304,11 @@ class HostedModel(Strict):
     """A model a provider fine-tunes for you; prices are $ per 1M tokens."""
 
     id: str = Field(min_length=1)
-    training_usd_per_1m_tokens: float | None = Field(default=None, ge=0, description="None: not per-token")
-    input_usd_per_1m: float | None = Field(default=None, ge=0, description="inference of the tuned model")
-    output_usd_per_1m: float | None = Field(default=None, ge=0, description="inference of the tuned model")
-    max_example_tokens: int | None = Field(default=None, gt=0)
-    min_examples: int = Field(ge=1)
+    training_usd_per_1m_tokens: float | None = Field(default=None, ge=0, le=1e5, description="None: not per-token")
+    input_usd_per_1m: float | None = Field(default=None, ge=0, le=1e5, description="inference of the tuned model")
+    output_usd_per_1m: float | None = Field(default=None, ge=0, le=1e5, description="inference of the tuned model")
+    max_example_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
+    min_examples: int = Field(ge=1, le=MAX_COUNT)
     tuning_available_until: dt.date | None = Field(default=None, description="last day a job can start")
     retires: dt.date | None = Field(
         default=None, description="base-model retirement: the tuned model serves only before this day"
@@ -347,18 +369,22 @@ class ProviderEntry(Sourced):
         return [m for m in self.models if m.tunable_on(on)]
 
     def hosted_model(self, id: str, field: str = "model") -> HostedModel:
-        return _find(self.models, id, field, f"{self.name} model", [m.id for m in self.models])
+        return _find(self.models, id, field, f"model {self.name} tunes", [m.id for m in self.models])
 
 
 def _closest(name: str, valid: Sequence[str], noun: str = "ids") -> str:
     """A fix hint: the closest valid names, else the first few valid ones."""
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.4)
     if close:
-        return "did you mean " + ", ".join(close)
+        quoted = [f"'{c}'" for c in close]
+        return "did you mean " + " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted) + "?"
     return f"valid {noun}: " + (", ".join(sorted(valid)[:12]) or "none")
 
 
-def _find(entries: Sequence[Any], key: str, field: str, what: str, ids: list[str]) -> Any:
+_ADD_IT = " (or add it with --catalog-dir)"
+
+
+def _find(entries: Sequence[Any], key: str, field: str, what: str, ids: list[str], hint: str = "") -> Any:
     """Look an entry up by id (exact, then case-insensitive); unknown ids raise with the closest ones."""
     by_id = {e.id: e for e in entries}
     if key in by_id:
@@ -366,7 +392,12 @@ def _find(entries: Sequence[Any], key: str, field: str, what: str, ids: list[str
     folded = {k.lower(): v for k, v in by_id.items()}
     if key.lower() in folded:
         return folded[key.lower()]
-    raise UserError(Problem(field, f"unknown {what} '{key}'", _closest(key, ids)))
+    raise UserError(Problem(field, f"'{key}' is not a {what}", _closest(key, ids) + hint))
+
+
+def gpu_key(name: str) -> str:
+    """The form GPU names and aliases are matched in: 'NVIDIA A100 80GB' and 'a100-80gb' are both a10080gb."""
+    return re.sub(r"[^a-z0-9]", "", name.lower()).removeprefix("nvidia")
 
 
 def _unique(ids: Sequence[str], what: str) -> None:
@@ -375,8 +406,20 @@ def _unique(ids: Sequence[str], what: str) -> None:
         raise ValueError(f"duplicate {what} ids: {dupes}")
 
 
+def _gpu_names_unique(gpus: Sequence[GpuEntry]) -> None:
+    """Every id and alias names one GPU: no two spellings of different GPUs match the same key."""
+    owner: dict[str, str] = {}
+    for g in gpus:
+        for name in (g.id, *g.aliases):
+            key = gpu_key(name)
+            if not key:
+                raise ValueError(f"gpu '{g.id}': alias {name!r} has no letters or digits")
+            if owner.setdefault(key, g.id) != g.id:
+                raise ValueError(f"gpu '{g.id}': {name!r} also names gpu '{owner[key]}'")
+
+
 class Catalog(Strict):
-    """The whole knowledge base: base models, GPUs and hosted providers."""
+    """The whole knowledge base: base models, GPUs and hosted providers (bundled and the user's own)."""
 
     # Tuples: the bundled catalog is cached and shared, so it must not be mutated by a caller.
     models: tuple[BaseModelEntry, ...]
@@ -388,17 +431,32 @@ class Catalog(Strict):
         _unique([m.id for m in self.models], "model")
         _unique([g.id for g in self.gpus], "gpu")
         _unique([p.id for p in self.providers], "provider")
+        _gpu_names_unique(self.gpus)
         return self
 
     def model(self, id: str, field: str = "model") -> BaseModelEntry:
         """The base model with this catalog id; `field` names the input that held it, for the error."""
-        return _find(self.models, id, field, "model", [m.id for m in self.models])
+        return _find(self.models, id, field, "model in the catalog", [m.id for m in self.models], _ADD_IT)
 
-    def gpu(self, id: str, field: str = "gpu") -> GpuEntry:
-        return _find(self.gpus, id, field, "gpu", [g.id for g in self.gpus])
+    def gpu(self, name: str, field: str = "gpu") -> GpuEntry:
+        """The GPU with this id or alias, ignoring case, spaces, dashes and a leading 'NVIDIA'.
+
+        An id always wins over an alias (see load_catalog: aliases that collide with an id are dropped).
+        """
+        ids = {g.id: g for g in self.gpus}
+        if name in ids:
+            return ids[name]
+        key = gpu_key(name)
+        for g in self.gpus:
+            if gpu_key(g.id) == key:
+                return g
+        for g in self.gpus:
+            if any(gpu_key(a) == key for a in g.aliases):
+                return g
+        raise UserError(Problem(field, f"'{name}' is not a GPU in the catalog", _closest(name, list(ids)) + _ADD_IT))
 
     def provider(self, id: str, field: str = "provider") -> ProviderEntry:
-        return _find(self.providers, id, field, "provider", [p.id for p in self.providers])
+        return _find(self.providers, id, field, "provider in the catalog", [p.id for p in self.providers])
 
 
 # File name -> (Catalog field, entry model). Each file is a mapping with one key, `entries`, a list.
@@ -419,14 +477,17 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
     """The pydantic model that holds the last key of `loc` (to suggest valid keys for a typo)."""
     current: Any = root
+    skip_key = False  # the part after a dict-typed field is a key of that dict, not a field
     for part in loc[:-1]:
-        if isinstance(part, int):
+        if isinstance(part, int) or skip_key:
+            skip_key = False
             continue
-        field = current.model_fields.get(part) if isinstance(current, type) else None
+        field = getattr(current, "model_fields", {}).get(part)
         if field is None:
             return None
         annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
+        args = typing.get_args(annotation)
+        skip_key = typing.get_origin(annotation) is dict
         candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
         if not candidates:
             return None
@@ -434,25 +495,58 @@ def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseMod
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def _problems(file: Path, raw: dict, error: ValidationError, entry_model: type[Strict]) -> list[Problem]:
-    """One Problem per validation error, located as `file: entries[i].key.path`."""
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def validation_problems(
+    error: ValidationError,
+    root: type[BaseModel],
+    where: Callable[[tuple[int | str, ...]], str],
+    fix_for: Callable[[tuple[int | str, ...]], str] = lambda loc: "",
+    note_for: Callable[[tuple[int | str, ...]], str] = lambda loc: "",
+) -> list[Problem]:
+    """Every validation error as `file: key.path: what — fix`, a misspelled key with the closest valid ones.
+
+    `where(loc)` names the file that holds the key, `fix_for(loc)` says how to fix a wrong value (e.g. the
+    bundled value), `note_for(loc)` adds context to the message (e.g. the entry's id).
+    """
     problems = []
     for err in error.errors():
         loc = tuple(err["loc"])
+        kind = err["type"]
         message = str(err["msg"]).removeprefix("Value error, ")
-        entry = raw["entries"][loc[1]] if len(loc) >= 2 and isinstance(loc[1], int) else None
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-            message += f" (entry '{entry['id']}')"
         fix = ""
-        if err["type"] == "extra_forbidden" and len(loc) >= 2:
-            message = message.replace("Extra inputs are not permitted", "unknown key")
-            owner = _model_at(entry_model, loc[2:])
+        if kind == "extra_forbidden":
+            message = "is not a key"
+            owner = _model_at(root, loc)
             if owner is not None:
                 fix = _closest(str(loc[-1]), list(owner.model_fields), noun="keys")
-        elif err["type"] == "missing":
-            fix = f"add `{loc[-1]}`"
-        problems.append(Problem(f"{file}: {_loc(loc)}", message, fix))
+        elif kind == "missing":
+            message, fix = "is missing", f"add `{loc[-1]}`"
+        else:
+            if message.startswith("Input should"):
+                message = message.replace("Input should", "should", 1)
+                if kind in ("model_type", "dict_type", "model_attributes_type"):
+                    message = "should be a mapping of keys"
+                if not isinstance(err.get("input"), dict | list):
+                    message += f", not {_shown(err.get('input'))}"
+            fix = fix_for(loc)
+        problems.append(Problem(f"{where(loc)}: {_loc(loc) or '(top level)'}", message + note_for(loc), fix))
     return problems
+
+
+def _problems(file: Path, raw: dict, error: ValidationError, holder: type[BaseModel]) -> list[Problem]:
+    """One Problem per validation error, located as `file: entries[i].key.path`, naming the entry's id."""
+
+    def note(loc: tuple[int | str, ...]) -> str:
+        entry = raw["entries"][loc[1]] if len(loc) >= 2 and isinstance(loc[1], int) else None
+        return f" (entry '{entry['id']}')" if isinstance(entry, dict) and isinstance(entry.get("id"), str) else ""
+
+    return validation_problems(
+        error, holder, lambda loc: str(file), lambda loc: f"see the bundled {file.name} for the shape", note
+    )
 
 
 # The safe loader only (plain data, no Python objects); libyaml's C build of it when present, because the
@@ -477,7 +571,7 @@ def _read_entries(file: Path, entry_model: type[Strict]) -> list[Any]:
     try:
         entries = holder.model_validate(raw).entries  # type: ignore[attr-defined]
     except ValidationError as exc:
-        raise CatalogError(_problems(file, raw, exc, entry_model)) from exc
+        raise CatalogError(_problems(file, raw, exc, holder)) from exc
     ids = [e.id for e in entries]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -544,64 +638,118 @@ def _construct_value(annotation: Any, value: Any) -> Any:
     return value
 
 
-def _validated_marker(folder: Path) -> Path | None:
-    """A marker named after the bundled files' content: present once that exact content has validated."""
-    digest = hashlib.sha256(__version__.encode())
-    for name in sorted(CATALOG_FILES):
+def _marker(kind: str, files: Sequence[Path]) -> Path | None:
+    """A marker named after the files' content: present once that exact content has validated."""
+    digest = hashlib.sha256(f"{__version__}:{kind}".encode())
+    for file in files:
         try:
-            digest.update((folder / name).read_bytes())
+            digest.update(file.read_bytes())
         except OSError:
             return None
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftplan"
-    return base / f"catalog-validated-{digest.hexdigest()[:32]}"
+    return base / f"{kind}-validated-{digest.hexdigest()[:32]}"
+
+
+def _write_marker(marker: Path, text: str) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, marker)
+    except OSError:
+        pass  # a read-only cache only costs the next start-up a validation
+
+
+def validate_once(kind: str, files: Sequence[Path], validate: Callable[[], object]) -> None:
+    """Run `validate` unless these bundled files, byte for byte, passed it before (start-up stays flat).
+
+    Only for ftplan's own files: a user's file is validated on every load.
+    """
+    marker = _marker(kind, files)
+    if marker is not None and marker.is_file():
+        return
+    validate()
+    if marker is not None:
+        _write_marker(marker, "")
+
+
+def _bundled_files() -> list[Path]:
+    # tasks.yaml too: model strengths are checked against its task types.
+    folder = configs_dir() / "catalog"
+    return [folder / name for name in sorted(CATALOG_FILES)] + [configs_dir() / "tasks.yaml"]
 
 
 @functools.lru_cache(maxsize=1)
 def _bundled() -> Catalog:
     """The bundled catalog. Validated in full the first time its content is seen (and in every test run);
     after that a marker in the user's cache lets start-up skip re-validating the identical files."""
-    folder = configs_dir() / "catalog"
-    marker = _validated_marker(folder)
+    marker = _marker("catalog", _bundled_files())
     if marker is not None and marker.is_file():
         try:
             return _construct(Catalog, json.loads(marker.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError):
             pass  # a damaged marker: validate again below
-    catalog = Catalog(**_load_dir(folder, required=True))
+    catalog = Catalog.model_validate(_load_dir(configs_dir() / "catalog", required=True))
     if marker is not None:
         # The marker holds the validated data as JSON, which parses far faster than YAML.
-        try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            tmp = marker.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(catalog.model_dump(mode="json")), encoding="utf-8")
-            os.replace(tmp, marker)
-        except OSError:
-            pass
+        _write_marker(marker, json.dumps(catalog.model_dump(mode="json")))
     return catalog
 
 
-def load_catalog(extra_dirs: Sequence[Path] = ()) -> Catalog:
+def _merge_gpus(ranked: dict[str, tuple[int, GpuEntry]]) -> list[GpuEntry]:
+    """GPUs of all sources: an id wins over any alias, and of two entries claiming one alias the later source's.
+
+    `ranked` maps id -> (source rank: 0 bundled, then each user folder in order, entry). The dropped aliases
+    are dropped for this load only; the bundled catalog keeps them.
+    """
+    ids = {gpu_key(gid): gid for gid in ranked}
+    claims: dict[str, int] = {}
+    for rank, g in ranked.values():
+        for alias in g.aliases:
+            claims[gpu_key(alias)] = max(rank, claims.get(gpu_key(alias), -1))
+    out = []
+    for rank, g in ranked.values():
+        kept = [a for a in g.aliases if ids.get(gpu_key(a), g.id) == g.id and claims[gpu_key(a)] == rank]
+        out.append(g if kept == g.aliases else g.model_copy(update={"aliases": kept}))
+    return out
+
+
+def load_catalog(extra_dirs: Sequence[Path | str] = ()) -> Catalog:
     """The bundled catalog, then the user's catalog folders in order (same id replaces, new id adds).
 
     A user folder holds any of models.yaml, gpus.yaml, providers.yaml (or none: the same folders may carry
-    only other settings files), shaped like the bundled files; a
-    replacing entry is complete (no field-by-field merge), so what the plan uses is what the file says.
-    Every problem in every file is reported at once as `file: entries[i].field: message`.
+    only planning.yaml), shaped like the bundled files; a replacing entry is complete (no field-by-field
+    merge), so what the plan uses is what the file says. One exception: a replacing GPU that does not write
+    `aliases:` keeps the bundled spellings. A user id always wins over a bundled alias (a user `A10` is that
+    GPU, not A10G). Every problem in every file is reported at once as `file: entries[i].field: message`.
     """
     catalog = _bundled()
     if not extra_dirs:
         return catalog
-    merged = {key: {e.id: e for e in getattr(catalog, key)} for key, _ in CATALOG_FILES.values()}
+    merged: dict[str, dict[str, tuple[int, Any]]] = {
+        key: {e.id: (0, e) for e in getattr(catalog, key)} for key, _ in CATALOG_FILES.values()
+    }
     problems: list[Problem] = []
-    for folder in map(Path, extra_dirs):
+    for rank, folder in enumerate(map(Path, extra_dirs), start=1):
         if not folder.is_dir():
             problems.append(Problem(str(folder), "catalog folder not found", "pass an existing folder"))
             continue
         try:
             for key, entries in _load_dir(folder, required=False).items():
-                merged[key].update({e.id: e for e in entries})
+                for e in entries:
+                    before = merged[key].get(e.id)
+                    if key == "gpus" and before is not None and "aliases" not in e.model_fields_set:
+                        e = e.model_copy(update={"aliases": before[1].aliases})
+                    merged[key][e.id] = (rank, e)
         except CatalogError as exc:
             problems.extend(exc.problems)
     if problems:
         raise CatalogError(problems)
-    return Catalog(**{key: list(by_id.values()) for key, by_id in merged.items()})
+    gpus = _merge_gpus(merged.pop("gpus"))
+    try:
+        return Catalog.model_validate({"gpus": gpus, **{k: [e for _, e in ids.values()] for k, ids in merged.items()}})
+    except ValidationError as exc:  # a rule across entries, e.g. one alias for two of the user's GPUs
+        where = ", ".join(str(d) for d in extra_dirs)
+        fix = "give each id and alias to one entry"
+        problems = [Problem(where, str(e["msg"]).removeprefix("Value error, "), fix) for e in exc.errors()]
+        raise CatalogError(problems) from exc

@@ -7,19 +7,20 @@ The generated `scripts/metrics.py` implements exactly the metrics marked builtin
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from generator.errors import CatalogError, Problem
 from generator.paths import configs_dir
 
 FILE = "tasks.yaml"
-KINDS = ("per_item", "corpus")
-TESTS = ("mcnemar", "sign_flip")
 _NAME_RUN = re.compile(r"[^a-z0-9@]+")
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -77,47 +78,100 @@ class Tasks:
         return tuple(n for n, m in self.metrics.items() if m.builtin)
 
 
-def _fail(key: str, what: str, fix: str) -> CatalogError:
-    return CatalogError(Problem(f"{FILE}: {key}", what, fix))
+@functools.cache
+def _schema() -> type[BaseModel]:
+    """The shape of tasks.yaml, built only when the file is validated (new content; see load_tasks)."""
+    from generator.catalog import Strict
+
+    text = Annotated[str, Field(min_length=1)]
+
+    class Metric(Strict):
+        model_config = ConfigDict(strict=True)
+        builtin: bool = Field(description="computed by the generated scripts/metrics.py")
+        kind: Literal["per_item", "corpus"]
+        test: Literal["mcnemar", "sign_flip"]
+        description: text
+
+    class TaskType(Strict):
+        model_config = ConfigDict(strict=True)
+        metrics: list[text] = Field(min_length=1, description="the plan's metrics, the primary first")
+        structured: bool
+        max_new_tokens: int = Field(ge=1, le=1 << 20)
+
+    class Option(Strict):
+        model_config = ConfigDict(strict=True)
+        name: text
+
+    class TasksFile(Strict):
+        model_config = ConfigDict(strict=True)
+        as_of: dt.date = Field(strict=False)
+        options: dict[Name, Option] = Field(min_length=1)
+        task_types: dict[Name, TaskType] = Field(min_length=1)
+        metrics: dict[Name, Metric] = Field(min_length=1)
+        aliases: dict[Name, Name] = Field(default_factory=dict)
+
+    return TasksFile
 
 
-def _parse(data: Any) -> Tasks:
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_@]*$")]
+
+
+def _references(data: dict) -> list[Problem]:
+    """Names that must point at something defined in the file."""
+    metrics = set(data["metrics"])
+    problems = []
+    for name, task in data["task_types"].items():
+        for m in task["metrics"]:
+            if m not in metrics:
+                problems.append(Problem(f"{FILE}: task_types.{name}.metrics", f"'{m}' is not defined under metrics",
+                                        "define it under metrics, or remove it"))
+    for alias, target in data.get("aliases", {}).items():
+        if target not in metrics:
+            problems.append(Problem(f"{FILE}: aliases.{alias}", f"points to '{target}', which is not a metric",
+                                    "fix the target"))
+    return problems
+
+
+def validate(data: Any) -> None:
+    """Raise CatalogError listing every problem of tasks.yaml as `tasks.yaml: key: what — fix`."""
+    from generator.catalog import validation_problems
+
+    schema = _schema()
     if not isinstance(data, dict):
-        raise _fail("(top level)", "must be a mapping", "restore ftplan's bundled tasks.yaml")
-    unknown = set(data) - {"as_of", "options", "task_types", "metrics", "aliases"}
-    if unknown:
-        raise _fail(sorted(unknown)[0], "is not a key of this file", "remove it")
-    metrics: dict[str, MetricDef] = {}
-    for name, m in (data.get("metrics") or {}).items():
-        if not isinstance(m, dict) or set(m) != {"builtin", "kind", "test", "description"}:
-            raise _fail(f"metrics.{name}", "needs exactly builtin, kind, test and description", "see the others")
-        if m["kind"] not in KINDS or m["test"] not in TESTS or not isinstance(m["builtin"], bool):
-            raise _fail(f"metrics.{name}", f"kind must be one of {KINDS}, test one of {TESTS}, builtin true/false",
-                        "fix the value")
-        metrics[name] = MetricDef(name=name, builtin=m["builtin"], kind=m["kind"], test=m["test"],
-                                  description=str(m["description"]))
-    tasks: dict[str, TaskDef] = {}
-    for name, t in (data.get("task_types") or {}).items():
-        if not isinstance(t, dict) or set(t) != {"metrics", "structured", "max_new_tokens"}:
-            raise _fail(f"task_types.{name}", "needs exactly metrics, structured and max_new_tokens",
-                        "see the others")
-        missing = [m for m in t["metrics"] if m not in metrics]
-        if missing or not t["metrics"]:
-            raise _fail(f"task_types.{name}.metrics", f"names metrics not defined under metrics: {missing}",
-                        "define them under metrics, or remove them")
-        tasks[name] = TaskDef(name=name, metrics=tuple(t["metrics"]), structured=bool(t["structured"]),
-                              max_new_tokens=int(t["max_new_tokens"]))
-    aliases = {str(k): str(v) for k, v in (data.get("aliases") or {}).items()}
-    bad = [k for k, v in aliases.items() if v not in metrics]
-    if bad:
-        raise _fail(f"aliases.{bad[0]}", f"points to {aliases[bad[0]]!r}, which is not a metric", "fix the target")
-    options = {str(k): str(v["name"]) for k, v in (data.get("options") or {}).items()}
-    if not tasks or not options:
-        raise _fail("task_types", "no task types or options", "restore ftplan's bundled tasks.yaml")
-    return Tasks(tasks=tasks, metrics=metrics, aliases=aliases, options=options)
+        raise CatalogError(Problem(f"{FILE}: (top level)", "must be a mapping", "restore ftplan's bundled tasks.yaml"))
+    try:
+        schema.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(validation_problems(exc, schema, lambda loc: FILE)) from exc
+    problems = _references(data)
+    if problems:
+        raise CatalogError(problems)
+
+
+def _parse(data: dict) -> Tasks:
+    """The tables of an already-validated tasks.yaml."""
+    metrics = {
+        name: MetricDef(name=name, builtin=m["builtin"], kind=m["kind"], test=m["test"], description=m["description"])
+        for name, m in data["metrics"].items()
+    }
+    tasks = {
+        name: TaskDef(name=name, metrics=tuple(t["metrics"]), structured=t["structured"],
+                      max_new_tokens=t["max_new_tokens"])
+        for name, t in data["task_types"].items()
+    }
+    options = {k: v["name"] for k, v in data["options"].items()}
+    return Tasks(tasks=tasks, metrics=metrics, aliases=dict(data.get("aliases") or {}), options=options)
 
 
 @lru_cache(maxsize=1)
 def load_tasks() -> Tasks:
+    """The task tables; the file is validated once per content (a marker in the user's cache, as the catalog)."""
+    from generator.catalog import validate_once
+
     path = configs_dir() / FILE
-    return _parse(yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader))
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError(Problem(str(path), f"cannot read: {exc}", "reinstall ftplan")) from exc
+    validate_once("tasks", [path], lambda: validate(data))
+    return _parse(data)

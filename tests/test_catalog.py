@@ -245,7 +245,7 @@ def test_lookup_exact_and_case_insensitive(catalog: Catalog) -> None:
     ("lookup", "key", "field", "suggested"),
     [
         ("model", "llama-3.1-8b", "model", "llama-3.1-8b-instruct"),
-        ("gpu", "A100", "gpu", "A100-80GB"),
+        ("gpu", "A100-90GB", "gpu", "A100-80GB"),
         ("provider", "openia", "provider", "openai"),
     ],
 )

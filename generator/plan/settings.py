@@ -1,24 +1,39 @@
-"""The planning knowledge in `configs/planning.yaml`: defaults, thresholds and reference prices, each sourced."""
+"""The planning knowledge in `configs/planning.yaml`: defaults, thresholds and reference prices, each sourced.
+
+A user's planning.yaml (in a `--catalog-dir` folder) is merged key by key over the bundled one and the result
+is validated against one schema (`generator.planning`: `extra="forbid"`, strict types, finite bounded
+numbers), so a misspelled key or a wrong value is `file: key.path: what — fix` before any number reaches the
+plan. The bundled file is
+validated once per content (the catalog's marker machinery), keeping start-up flat.
+
+Plan code reads values by dotted path: `settings.value("evaluation.bootstrap_resamples")`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from generator.catalog import validate_once, validation_problems
 from generator.errors import CatalogError, Problem
 from generator.paths import configs_dir
+
+FILE = "planning.yaml"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Read-only view of planning.yaml. `value("a.b")` unwraps `{value, source}` entries."""
+    """Read-only view of the validated planning.yaml. `value("a.b")` unwraps `{value, source}` entries."""
 
     data: dict[str, Any]
     path: str
+    files: tuple[str, ...] = field(default=())  # the user's planning.yaml files merged over `path`, in order
 
     def raw(self, dotted: str) -> Any:
         node: Any = self.data
@@ -46,6 +61,8 @@ class Settings:
         raise CatalogError(Problem(f"{self.path}: {dotted}", "no row matches", "end the rows with below: null"))
 
 
+# ------------------------------------------------------------------ loading
+
 # The C build of PyYAML's safe loader, where present: same safety, several times faster.
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -57,15 +74,88 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
-@lru_cache(maxsize=8)
-def load_settings(extra_dirs: tuple[Path, ...] = ()) -> Settings:
-    path = configs_dir() / "planning.yaml"
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
+def _read(path: Path) -> Any:
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(Problem(str(path), f"cannot read: {exc}", "check the path")) from exc
+    except yaml.YAMLError as exc:
+        raise CatalogError(Problem(str(path), f"not valid YAML: {exc}", "fix the YAML syntax")) from exc
+
+
+def _has(data: Any, loc: Sequence[int | str]) -> bool:
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return False
+    return True
+
+
+def _at(data: Any, loc: Sequence[int | str]) -> Any:
+    for part in loc:
+        data = data[part]
+    return data
+
+
+def _validate(data: dict, bundled: Path, users: list[tuple[Path, dict]], bundled_data: dict) -> None:
+    """Validate the merged settings; every problem names the file that wrote the key (the last user file
+    that has it, else the bundled one) and, for a wrong value, ftplan's own value as the example."""
+
+    def where(loc: tuple[int | str, ...]) -> str:
+        for prefix in (loc, loc[:-1]):
+            for path, raw in reversed(users):
+                if prefix and _has(raw, prefix):
+                    return str(path)
+        return str(bundled)
+
+    def fix_for(loc: tuple[int | str, ...]) -> str:
+        if not _has(bundled_data, loc):
+            return f"see ftplan's bundled {FILE}"
+        example = _at(bundled_data, loc)
+        shown = yaml.safe_dump(example, default_flow_style=True, sort_keys=False, width=10_000)
+        shown = shown.strip().removesuffix("...").strip()
+        return f"ftplan's {FILE} has {shown}"
+
+    from generator.planning import planning_schema  # the schema's classes cost start-up time: only here
+
+    schema = planning_schema()
+    try:
+        schema.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(validation_problems(exc, schema, where, fix_for)) from exc
+
+
+def load_settings(extra_dirs: Sequence[Path | str] = ()) -> Settings:
+    """The bundled planning.yaml with each user folder's planning.yaml merged over it, validated."""
+    return _load(tuple(Path(d) for d in extra_dirs))
+
+
+@functools.lru_cache(maxsize=8)
+def _load(extra_dirs: tuple[Path, ...]) -> Settings:
+    path = configs_dir() / FILE
+    bundled = _read(path)
+    users: list[tuple[Path, dict]] = []
     for extra in extra_dirs:
-        user = extra / "planning.yaml"
-        if user.is_file():
-            loaded = yaml.load(user.read_text(encoding="utf-8"), Loader=_SafeLoader)
-            if not isinstance(loaded, dict):
-                raise CatalogError(Problem(str(user), "must be a YAML mapping", "copy ftplan's planning.yaml"))
-            data = _merge(data, loaded)
-    return Settings(data=data, path=str(path))
+        user = extra / FILE
+        if not user.is_file():
+            continue
+        loaded = _read(user)
+        if loaded is None:  # an empty file overrides nothing
+            continue
+        if not isinstance(loaded, dict):
+            raise CatalogError(
+                Problem(f"{user}: (top level)", f"must be a mapping of sections, not {type(loaded).__name__}",
+                        f"copy the sections you change from ftplan's {FILE}, e.g. `hyperparameters:`")
+            )
+        users.append((user, loaded))
+    data = bundled
+    for _, loaded in users:
+        data = _merge(data, loaded)
+    if users:
+        _validate(data, path, users, bundled)
+    else:
+        validate_once("planning", [path, configs_dir() / "tasks.yaml"], lambda: _validate(data, path, [], data))
+    return Settings(data=data, path=str(path), files=tuple(str(u) for u, _ in users))
