@@ -1,9 +1,14 @@
 """`ftplan check DIR`: after a user edits a generated repo's configs, is it still valid, does it still fit,
-and how far has the cost drifted from the plan? Reads plan.json and configs/*.yaml; imports no ML library."""
+and how far has the cost drifted from the plan? Reads plan.json and every config file; imports no ML library.
+
+Nothing here reads the catalog: the GPU entry and the architecture are in plan.json, fit and cost go through
+plan/fit.py (the planner's own function), train.yaml is read back through render/trl.py (the mapping that
+wrote it), and eval/rollout/ftplan.yaml through the generated repo's scripts/schemas.py."""
 
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,7 +18,7 @@ from typing import Any, Literal
 import yaml
 
 from generator.errors import Problem, UserError
-from generator.paths import configs_dir
+from generator.paths import configs_dir, scaffolds_dir
 
 # Ranges a sane SFT run stays inside; outside them the run is almost surely a typo.
 RANGES: dict[str, tuple[float, float, str]] = {
@@ -80,70 +85,126 @@ def _check_trl_config(path: Path, cfg: dict[str, Any], findings: list[Finding]) 
                                                      hint)))
 
 
-def _grad_ckpt(cfg: dict[str, Any]) -> bool:
-    """transformers 5 calls it activation_checkpointing; older configs say gradient_checkpointing."""
-    return bool(cfg.get("activation_checkpointing", cfg.get("gradient_checkpointing", False)))
+SCHEMA_KINDS = {"eval.yaml": "eval", "rollout.yaml": "rollout", "ftplan.yaml": "ftplan"}
+# Launch configs and the GPU count each must start: multi-GPU ones run the plan's count.
+ACCELERATE = ("single_gpu.yaml", "multi_gpu.yaml", "fsdp.yaml", "deepspeed_zero3.yaml")
+# configs/hosted.yaml: the keys render/scaffold.py writes and scripts/submit_hosted.py reads.
+HOSTED_KEYS = frozenset({"provider", "model", "epochs", "learning_rate_multiplier", "adapter_size",
+                         "training_usd_per_1m_tokens", "price_source", "max_tokens_per_example", "tuning_window",
+                         "model_retirement", "suffix", "data", "output_dir", "vertex"})
 
 
-def _method(cfg: dict[str, Any]) -> str:
-    if cfg.get("load_in_4bit"):
-        return "qlora"
-    return "lora" if cfg.get("use_peft") else "full"
+def _schemas() -> Any | None:
+    """The generated repo's own config schemas, from ftplan's copy of the scaffold (never the user's repo)."""
+    path = scaffolds_dir() / "open_weights" / "{{cookiecutter.slug}}" / "scripts" / "schemas.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("ftplan_scaffold_schemas", path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module if callable(getattr(module, "validate_file", None)) else None
+
+
+def _check_schemas(repo: Path, findings: list[Finding]) -> None:
+    schemas = _schemas()
+    for name, kind in SCHEMA_KINDS.items():
+        path = repo / "configs" / name
+        if schemas is None:
+            findings.append(Finding("info", Problem(f"configs/{name}", "not schema-checked: this ftplan has no "
+                                                    "scripts/schemas.py in its scaffold")))
+            continue
+        if not path.is_file():
+            sev: Literal["error", "info"] = "info" if name == "ftplan.yaml" else "error"
+            findings.append(Finding(sev, Problem(f"configs/{name}", "missing", "restore it (ftplan scaffold)")))
+            continue
+        for message in schemas.validate_file(kind, path):
+            findings.append(Finding("error", Problem(f"configs/{name}", str(message))))
+
+
+def _check_hosted(repo: Path, findings: list[Finding]) -> None:
+    path = repo / "configs" / "hosted.yaml"
+    if not path.exists():
+        return
+    cfg = _yaml(path, findings)
+    if cfg is None:
+        return
+    for key in sorted(set(map(str, cfg)) - HOSTED_KEYS):
+        close = difflib.get_close_matches(key, sorted(HOSTED_KEYS), n=1, cutoff=0.6)
+        findings.append(Finding("error", Problem(f"hosted.yaml: {key}", "is not a hosted-tuning key",
+                                                 f"did you mean '{close[0]}'?" if close else "remove it")))
+    for key in sorted(HOSTED_KEYS - set(map(str, cfg))):
+        findings.append(Finding("error", Problem(f"hosted.yaml: {key}", "missing", "restore it (ftplan scaffold)")))
+
+
+def _check_accelerate(repo: Path, gpu_count: int, findings: list[Finding]) -> None:
+    for name in ACCELERATE:
+        path = repo / "configs" / "accelerate" / name
+        cfg = _yaml(path, findings)
+        if cfg is None:
+            continue
+        want = 1 if name == "single_gpu.yaml" else gpu_count
+        got = cfg.get("num_processes")
+        if isinstance(got, bool) or not isinstance(got, int) or got != want:
+            findings.append(Finding("warning", Problem(
+                f"accelerate/{name}: num_processes", f"is {got!r}, the plan trains on {want} GPU(s)",
+                f"set it to {want}, or re-plan with facts.gpu_count (the cost assumes {gpu_count})")))
+
+
+def _fit(plan: dict[str, Any], inputs: dict[str, Any]) -> Any:
+    from generator.catalog import Architecture
+    from generator.plan.fit import fit
+    from generator.plan.records import GpuSpec
+
+    hw = plan["training"]["hardware"]
+    arch = Architecture.model_validate(plan["base_model"]["architecture"])
+    gpu = GpuSpec(**hw["gpu_spec"])
+    return fit(arch, gpu, method=inputs["method"], seq_len=int(inputs["seq_len"]),
+               micro_batch=int(inputs["micro_batch"]), grad_ckpt=bool(inputs["grad_ckpt"]),
+               lora_r=int(inputs["lora_r"]), targets=tuple(inputs["targets"]), optimizer=inputs["optimizer"],
+               gpu_count=int(inputs["gpu_count"]), strategy=str(inputs["strategy"]), tokens=float(inputs["tokens"]),
+               headroom=float(inputs["headroom"]))
 
 
 def _fit_and_cost(plan: dict[str, Any], cfg: dict[str, Any], findings: list[Finding]) -> None:
-    from generator.catalog import load_catalog
-    from generator.plan.compute import estimate_compute
-    from generator.plan.memory import estimate_memory
-    from generator.plan.training import estimator_optimizer
+    """Re-fit and re-cost from plan.json alone (its architecture and GPU entry) through plan/fit.py, with the
+    inputs train.yaml now says; drift is reported only for the inputs the user changed."""
+    from generator.render.trl import fit_inputs
 
-    cat = load_catalog()
-    name = str(cfg.get("model_name_or_path", ""))
-    entry = next((m for m in cat.models if m.hf_id == name or m.id == name), None)
-    if entry is None:
-        findings.append(Finding("warning", Problem("train.yaml: model_name_or_path",
-                                                   f"{name!r} is not in the catalog, so memory is not re-estimated",
-                                                   "add it with --catalog-dir or check the fit by hand")))
-        return
     hw = plan["training"]["hardware"]
-    gpu = cat.gpu(hw["gpu"])
-    method = _method(cfg)
-    targets = cfg.get("lora_target_modules") or ["all-linear"]
-    mem = estimate_memory(
-        entry.architecture, method=method, seq_len=int(cfg.get("max_length", 1024)),  # type: ignore[arg-type]
-        batch_size=int(cfg.get("per_device_train_batch_size", 8)),
-        grad_ckpt=_grad_ckpt(cfg),
-        lora_r=int(cfg.get("lora_r", 16)), lora_targets=targets if isinstance(targets, list) else [targets],
-        optimizer=estimator_optimizer(str(cfg.get("optim", "adamw_torch"))),  # type: ignore[arg-type]
-        gpus=int(hw["gpu_count"]), sharding="fsdp" if hw["strategy"] in ("fsdp", "zero3") else "ddp")
-    planned = float(hw["peak_memory_gb"])
-    if mem.peak_memory_gb > gpu.memory_gb:
+    planned_inputs = hw["fit_inputs"]
+    gpu = hw["gpu_spec"]
+    now_inputs, changed = fit_inputs(cfg, planned_inputs)
+    planned, now = _fit(plan, planned_inputs), _fit(plan, now_inputs)
+    edits = ", ".join(sorted(set(changed.values())))
+    limit = f"{now.limit_gb:.1f} GB usable of {gpu['memory_gb']:g} GB ({planned_inputs['headroom']:.0%})"
+    if not now.fits:
         findings.append(Finding("error", Problem(
-            "train.yaml", f"needs ~{mem.peak_memory_gb:.1f} GB per GPU, more than the plan's {gpu.id} "
-                          f"({gpu.memory_gb:g} GB)",
-            "lower per_device_train_batch_size or max_length, turn on gradient_checkpointing, or use QLoRA "
+            "train.yaml", f"needs ~{now.peak_memory_gb:.1f} GB per GPU, more than the plan's {gpu['id']} allows "
+                          f"({limit})" + (f"; edited: {edits}" if edits else ""),
+            "lower per_device_train_batch_size or max_length, turn on activation_checkpointing, or use QLoRA "
             "(load_in_4bit: true)")))
     else:
-        findings.append(Finding("info", Problem("memory", f"~{mem.peak_memory_gb:.1f} GB per GPU of "
-                                                          f"{gpu.memory_gb:g} GB (plan: {planned:.1f} GB)")))
-    tokens = plan["data"]["dataset_tokens"] * float(cfg.get("num_train_epochs", 1))
-    comp = estimate_compute(entry.architecture, method=method, tokens=tokens,  # type: ignore[arg-type]
-                            seq_len=int(cfg.get("max_length", 1024)),
-                            grad_ckpt=_grad_ckpt(cfg),
-                            peak_tflops=gpu.training_tflops, gpus=int(hw["gpu_count"]))
-    usd = sum(comp.gpu_hours) / 2 * gpu.usd_per_hour
-    plan_usd = float(plan["cost"]["training_usd"]) or 0.0
-    if plan_usd > 0:
-        drift = usd / plan_usd - 1
-        sev: Literal["warning", "info"] = "warning" if abs(drift) > COST_DRIFT_WARNING else "info"
-        findings.append(Finding(sev, Problem("cost", f"training now ~${usd:,.2f} against the plan's "
-                                                     f"${plan_usd:,.2f} ({drift:+.0%})",
-                                             "re-plan (ftplan plan .ftplan-answers.yml) if this is intended"
-                                             if sev == "warning" else "")))
+        findings.append(Finding("info", Problem("memory", f"~{now.peak_memory_gb:.2f} GB per GPU, {limit} "
+                                                          f"(plan: {hw['peak_memory_gb']:.2f} GB)")))
+    if not changed:
+        findings.append(Finding("info", Problem("cost", f"training ~${now.usd:,.2f} ({now.gpu_hours:.2f} GPU-hours "
+                                                        f"on {hw['gpu_count']}x {gpu['id']}): as planned")))
+        return
+    drift = now.usd / planned.usd - 1 if planned.usd > 0 else 0.0
+    sev: Literal["warning", "info"] = "warning" if abs(drift) > COST_DRIFT_WARNING else "info"
+    findings.append(Finding(sev, Problem(
+        "cost", f"training now ~${now.usd:,.2f} against the plan's ${planned.usd:,.2f} ({drift:+.0%}; "
+                f"memory {planned.peak_memory_gb:.1f} -> {now.peak_memory_gb:.1f} GB) after editing {edits}",
+        "re-plan (ftplan plan .ftplan-answers.yml) if this is intended" if sev == "warning" else "")))
 
 
 def check_repo(repo: Path) -> list[Finding]:
     repo = repo.expanduser()
+    if not repo.is_dir():
+        raise UserError(Problem(str(repo), "no such folder" if not repo.exists() else "is not a folder",
+                                "pass the folder ftplan scaffold wrote"))
     plan_path = repo / "plan.json"
     if not plan_path.is_file():
         raise UserError(Problem(str(repo), "is not a repository made by `ftplan scaffold` (no plan.json)",
@@ -158,8 +219,15 @@ def check_repo(repo: Path) -> list[Finding]:
     for path, cfg in ((repo / "configs" / "train.yaml", train), (repo / "configs" / "smoke.yaml", smoke)):
         if cfg is not None:
             _check_trl_config(path, cfg, findings)
-    _yaml(repo / "configs" / "eval.yaml", findings)
-    _yaml(repo / "configs" / "rollout.yaml", findings)
+    _check_schemas(repo, findings)
+    _check_hosted(repo, findings)
+    hw = plan.get("training", {}).get("hardware") if isinstance(plan, dict) else None
+    if not isinstance(hw, dict) or "fit_inputs" not in hw or "gpu_spec" not in hw:
+        findings.append(Finding("warning", Problem("plan.json", "has no fit inputs (made by an older ftplan), so "
+                                                   "memory and cost are not re-checked",
+                                                   "re-scaffold with this ftplan")))
+        return findings
+    _check_accelerate(repo, int(hw["gpu_count"]), findings)
     if train is not None and not any(f.severity == "error" for f in findings):
         _fit_and_cost(plan, train, findings)
     for name in ("train.jsonl", "validation.jsonl", "heldout.jsonl"):

@@ -726,3 +726,88 @@ def test_check_catches_a_batch_that_no_longer_fits_the_gpu(fresh_repo):
 def test_check_on_a_folder_that_is_not_a_bake(tmp_path):
     res = runner.invoke(app, ["check", str(tmp_path)])
     assert res.exit_code == 1 and "plan.json" in res.output and "Traceback" not in res.output
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ftplan check on fresh bakes: no drift, the planned numbers exactly, every config in agreement with the plan
+
+DATA_MISSING = re.compile(r"^data/\w+\.jsonl$")
+
+
+def _check_clean(repo: Path, plan: Plan) -> None:
+    from generator.check import check_repo
+
+    findings = check_repo(repo)
+    bad = [f for f in findings if f.severity != "info" and not DATA_MISSING.match(f.problem.field)]
+    assert bad == [], [str(f.problem) for f in bad]
+    text = {f.problem.field: f.problem.message for f in findings}
+    hw = plan.training.hardware
+    assert hw is not None
+    assert "as planned" in text["cost"], text["cost"]
+    assert f"(plan: {hw.peak_memory_gb:.2f} GB)" in text["memory"]
+    assert text["memory"].startswith(f"~{hw.peak_memory_gb:.2f} GB")
+
+
+def _numbers_agree(repo: Path, plan: Plan) -> None:
+    """STRATEGY.md, plan.json and configs/train.yaml + accelerate carry the same numbers."""
+    hp, hw = plan.training.hyperparameters, plan.training.hardware
+    assert hp is not None and hw is not None
+    saved = json.loads((repo / "plan.json").read_text(encoding="utf-8"))
+    assert saved == json.loads(plan.to_json())
+    cfg = yaml.safe_load((repo / "configs" / "train.yaml").read_text(encoding="utf-8"))
+    assert cfg["learning_rate"] == hp.learning_rate and isinstance(cfg["learning_rate"], float)
+    assert cfg["max_length"] == hp.max_seq_length == hw.fit_inputs.seq_len
+    assert cfg["per_device_train_batch_size"] == hp.per_device_train_batch_size == hw.fit_inputs.micro_batch
+    assert cfg["gradient_accumulation_steps"] == hp.gradient_accumulation_steps
+    assert cfg["num_train_epochs"] == hp.epochs == hw.fit_inputs.epochs
+    assert cfg["model_name_or_path"] == saved["base_model"]["hf_id"]
+    for name in ("multi_gpu.yaml", "fsdp.yaml", "deepspeed_zero3.yaml"):
+        acc = yaml.safe_load((repo / "configs" / "accelerate" / name).read_text(encoding="utf-8"))
+        assert acc["num_processes"] == hw.gpu_count
+    strategy = (repo / "STRATEGY.md").read_text(encoding="utf-8")
+    for shown in (hw.gpu, f"{hp.max_seq_length}", str(hp.per_device_train_batch_size)):
+        assert shown in strategy, shown
+    assert f"{plan.cost.training_usd:,.2f}" in strategy or plan.training.method in ("hosted", "none")
+
+
+@pytest.mark.parametrize("case", ACCEPTED_PARAMS)
+def test_a_fresh_bake_checks_clean_with_the_planned_numbers(bake_case, case):
+    b = bake_case(case)
+    _check_clean(b.repo, b.plan)
+    _numbers_agree(b.repo, b.plan)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_bundled_example_bakes_and_checks_clean(example, tmp_path):
+    from generator.answers import load_answers
+
+    loaded = load_answers(EXAMPLES / example)
+    plan = build_plan(loaded, load_catalog(), load_settings(), TODAY)
+    write_scaffold(loaded, plan, tmp_path / "repo")
+    _check_clean(tmp_path / "repo", plan)
+    _numbers_agree(tmp_path / "repo", plan)
+
+
+def test_check_reports_drift_only_for_an_edited_value(bake_case):
+    from generator.check import check_repo
+
+    b = bake_case(ACCEPTED[0])
+    path = b.repo / "configs" / "train.yaml"
+    original = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(original.replace("\nlogging_steps: 10", "\nlogging_steps: 50"), encoding="utf-8")
+        cost = next(f for f in check_repo(b.repo) if f.problem.field == "cost")
+        assert "as planned" in cost.problem.message  # a value that enters no number: no drift
+        epochs = yaml.safe_load(original)["num_train_epochs"]
+        path.write_text(original.replace(f"\nnum_train_epochs: {epochs}", f"\nnum_train_epochs: {epochs * 3}"),
+                        encoding="utf-8")
+        cost = next(f for f in check_repo(b.repo) if f.problem.field == "cost")
+        assert cost.severity == "warning" and "num_train_epochs" in cost.problem.message
+    finally:
+        path.write_text(original, encoding="utf-8")
+
+
+def test_check_of_a_missing_folder_says_so(tmp_path):
+    result = runner.invoke(app, ["check", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert "no such folder" in result.output

@@ -107,7 +107,7 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     evaluation = plan_evaluation(inp)
     data = plan_data(inp, evaluation.heldout_size)
     lora_r = int(settings.value("hyperparameters.lora_r"))
-    ranked = rank_models(inp, lora_r)
+    ranked = rank_models(inp, lora_r, data.dataset_tokens)
     usable = [r for r in ranked if not r.excluded]
     if not usable:
         raise UserError(Problem("facts.gpu", "no catalog model can be trained on the GPU(s) and license given",
@@ -117,7 +117,7 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     setup = top.setup
     assert setup is not None
     hp, reasons = hyperparameters(inp, top.entry, setup, lora_r, data.split.train)
-    hw = hardware(setup)
+    hw = hardware(setup, hp.epochs)
 
     if not decision.fine_tune_warranted:
         method = "none"
@@ -135,10 +135,7 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
         if loaded.answers.infrastructure == "api_fine_tune":
             why = f"Hosted tuning is not usable ({status.alternative or 'see Provider'}): {why}"
 
-    lo_h, hi_h = setup.compute.gpu_hours
-    p_lo, p_hi = setup.gpu.usd_per_hour_range
-    training_usd = setup.usd
-    training_range = (lo_h * p_lo, hi_h * p_hi)
+    training_usd, training_range = setup.fit.usd, setup.fit.usd_range
     hosted_training, monthly, ft_how = 0.0, 0.0, ""
     if method == "hosted":
         hosted_training, monthly, ft_how = _hosted_cost(inp, status, data.dataset_tokens, hp.epochs)
@@ -176,7 +173,8 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
         provider=status,
         base_model=BaseModelChoice(id=e.id, hf_id=e.hf_id, params_b=e.params_b, license=e.license,
                                    commercial_use=e.commercial_use, context_length=e.context_length,
-                                   why=why_chosen(inp, top, runner_up)),
+                                   why=why_chosen(inp, top, runner_up),
+                                   architecture=e.architecture.model_dump(mode="json")),
         candidates=candidates_table(ranked),
         data=data,
         training=training,

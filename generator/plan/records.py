@@ -137,6 +137,7 @@ class BaseModelChoice(Model):
     commercial_use: bool
     context_length: int
     why: str
+    architecture: dict[str, Any]  # the catalog entry's numbers: `ftplan check` re-fits from them alone
 
 
 class Candidate(Model):
@@ -199,6 +200,38 @@ class Hyperparameters(Model):
     seed: int
 
 
+class GpuSpec(Model):
+    """The GPU entry the plan used (bundled or from --catalog-dir), with the price it was costed at."""
+
+    id: str
+    name: str
+    memory_gb: float
+    training_tflops: float
+    supports_bf16: bool
+    usd_per_hour: float
+    usd_per_hour_range: tuple[float, float]
+    price_provider: str
+    price_source: str
+    price_as_of: str
+
+
+class FitInputs(Model):
+    """The inputs of plan/fit.py's `fit` the plan chose; train.yaml carries the same values under TRL names."""
+
+    method: Literal["lora", "qlora", "full"]
+    seq_len: int
+    micro_batch: int
+    grad_ckpt: bool
+    lora_r: int
+    targets: list[str]
+    optimizer: str  # the memory estimator's optimizer family (adamw, adamw_8bit, paged_adamw_8bit, ...)
+    gpu_count: int
+    strategy: Literal["single_gpu", "ddp", "fsdp", "zero3"]
+    epochs: float
+    tokens: float  # data.dataset_tokens x epochs
+    headroom: float  # share of GPU memory the plan may fill (planning.yaml hyperparameters.memory_headroom)
+
+
 class Hardware(Model):
     gpu: str
     gpu_count: int
@@ -212,6 +245,9 @@ class Hardware(Model):
     tokens_per_second: tuple[float, float]
     usd_per_hour: float
     wall_hours: float
+    gpu_spec: GpuSpec
+    fit_inputs: FitInputs
+    training_usd: float  # the open-weights run at usd_per_hour (cost.training_usd is 0 for hosted plans)
 
 
 class Training(Model):

@@ -42,7 +42,7 @@ def _year_usd(inp: Inputs, entry: BaseModelEntry, setup: Setup) -> float:
     return setup.usd + 12 * gpus * float(inp.settings.value("serving.hours_per_month")) * setup.gpu.usd_per_hour
 
 
-def rank_models(inp: Inputs, lora_r: int) -> list[Ranked]:
+def rank_models(inp: Inputs, lora_r: int, dataset_tokens: int) -> list[Ranked]:
     f = inp.facts
     max_b = float(inp.settings.value(f"budget_max_params_b.{inp.answers.budget}"))
     ranked = []
@@ -54,7 +54,7 @@ def rank_models(inp: Inputs, lora_r: int) -> list[Ranked]:
             excluded = f"does not list language(s) {', '.join(missing)}"
         elif entry.params_b > max_b:
             excluded = f"{entry.params_b:g}B is above the {inp.answers.budget} budget's {max_b:g}B"
-        setup = None if excluded else best_setup(inp, entry, lora_r)
+        setup = None if excluded else best_setup(inp, entry, lora_r, dataset_tokens)
         if not excluded and setup is None:
             excluded = "does not fit the available GPU(s) even with QLoRA"
         fit = f.task_type in entry.strengths

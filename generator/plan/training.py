@@ -10,14 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 
-from generator.catalog import Architecture, BaseModelEntry, GpuEntry
-from generator.plan.compute import ComputeEstimate, estimate_compute
+from generator.catalog import BaseModelEntry, GpuEntry
+from generator.plan.compute import ComputeEstimate
 from generator.plan.data import example_tokens
+from generator.plan.fit import Fit, fit, memory_fits
 from generator.plan.inputs import Inputs
-from generator.plan.memory import MemoryEstimate, estimate_memory
-from generator.plan.records import Hardware, Hyperparameters
+from generator.plan.memory import MemoryEstimate, Method, Optimizer
+from generator.plan.records import FitInputs, GpuSpec, Hardware, Hyperparameters
+from generator.render.trl import TRAINER_OPTIM
 
 ALL_LINEAR = ["all-linear"]
 MICRO_BATCHES = (16, 8, 4, 2, 1)
@@ -29,28 +30,44 @@ FULL_FT_MIN_EXAMPLES = 50_000
 
 @dataclass(frozen=True)
 class Setup:
-    """One trainable configuration of a model on a GPU type."""
+    """One trainable configuration of a model on a GPU type, with its fit and cost."""
 
-    method: str
+    method: Method
     gpu: GpuEntry
     gpu_count: int
     strategy: str
     micro_batch: int
     grad_ckpt: bool
-    optimizer: str
-    memory: MemoryEstimate
-    compute: ComputeEstimate
+    optimizer: Optimizer
     seq_len: int
+    lora_r: int
+    tokens: float
+    headroom: float
+    fit: Fit
+
+    @property
+    def memory(self) -> MemoryEstimate:
+        return self.fit.memory
+
+    @property
+    def compute(self) -> ComputeEstimate:
+        return self.fit.compute
 
     @property
     def gpu_hours(self) -> float:
         """Midpoint of the utilization range."""
-        lo, hi = self.compute.gpu_hours
-        return (lo + hi) / 2
+        return self.fit.gpu_hours
 
     @property
     def usd(self) -> float:
-        return self.gpu_hours * self.gpu.usd_per_hour
+        return self.fit.usd
+
+    def inputs(self, epochs: int) -> FitInputs:
+        """The fit's inputs as plan.json records them: what `ftplan check` compares train.yaml against."""
+        return FitInputs(method=self.method, seq_len=self.seq_len, micro_batch=self.micro_batch,
+                         grad_ckpt=self.grad_ckpt, lora_r=self.lora_r, targets=list(ALL_LINEAR),
+                         optimizer=self.optimizer, gpu_count=self.gpu_count, strategy=self.strategy,
+                         epochs=epochs, tokens=self.tokens, headroom=self.headroom)
 
 
 def _headroom(inp: Inputs) -> float:
@@ -74,39 +91,16 @@ def effective_batch_for(inp: Inputs) -> int:
                                          inp.facts.examples_available, "batch"))
 
 
-def _methods(inp: Inputs, entry: BaseModelEntry) -> list[str]:
+def _methods(inp: Inputs, entry: BaseModelEntry) -> list[Method]:
     if (inp.answers.budget == "unlimited" and entry.params_b <= FULL_FT_MAX_PARAMS_B
             and inp.facts.examples_available >= FULL_FT_MIN_EXAMPLES):
         return ["full", "lora", "qlora"]
     return ["lora", "qlora"]
 
 
-def _optimizer(method: str) -> str:
+def _optimizer(method: str) -> Optimizer:
     # QLoRA paper: paged 8-bit AdamW absorbs memory spikes; LoRA/full use fused AdamW.
     return "paged_adamw_8bit" if method == "qlora" else "adamw"
-
-
-# The estimator's optimizer names -> transformers' `optim` values (transformers.training_args.OptimizerNames).
-TRAINER_OPTIM = {"adamw": "adamw_torch_fused", "adamw_8bit": "adamw_bnb_8bit",
-                 "paged_adamw_8bit": "paged_adamw_8bit", "sgd": "sgd", "adafactor": "adafactor"}
-
-
-def estimator_optimizer(optim: str) -> str:
-    """transformers' `optim` value -> the memory estimator's optimizer family."""
-    if optim in TRAINER_OPTIM:
-        return optim
-    if "8bit" in optim:
-        return "paged_adamw_8bit" if optim.startswith("paged") else "adamw_8bit"
-    return {"sgd": "sgd", "adafactor": "adafactor"}.get(optim, "adamw")
-
-
-@lru_cache(maxsize=4096)
-def _memory(arch: Architecture, method: str, seq_len: int, micro: int, grad_ckpt: bool, lora_r: int, count: int,
-            sharding: str) -> MemoryEstimate:
-    """Memory does not depend on the GPU type, so every GPU of a search shares one estimate."""
-    return estimate_memory(arch, method=method, seq_len=seq_len, batch_size=micro,  # type: ignore[arg-type]
-                           grad_ckpt=grad_ckpt, lora_r=lora_r, lora_targets=ALL_LINEAR,
-                           optimizer=_optimizer(method), gpus=count, sharding=sharding)  # type: ignore[arg-type]
 
 
 def _setups(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, counts: tuple[int, ...], tokens: float,
@@ -116,20 +110,21 @@ def _setups(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, counts: tuple[int
     A generator: callers take the first, so the estimator runs only until something fits.
     """
     arch = entry.architecture
-    limit = gpu.memory_gb * _headroom(inp)
+    headroom = _headroom(inp)
     for method in _methods(inp, entry):
+        optimizer = _optimizer(method)
         for count in counts:
-            for sharding in (("ddp",) if count == 1 else ("ddp", "fsdp")):
-                strategy = "single_gpu" if count == 1 else sharding
+            for strategy in (("single_gpu",) if count == 1 else ("ddp", "fsdp")):
                 for grad_ckpt, micro_batches in ((False, (8, 4)), (True, MICRO_BATCHES)):
                     for micro in micro_batches:
-                        mem = _memory(arch, method, seq_len, micro, grad_ckpt, lora_r, count, sharding)
-                        if mem.peak_memory_gb > limit:
+                        shape = dict(method=method, seq_len=seq_len, micro_batch=micro, grad_ckpt=grad_ckpt,
+                                     lora_r=lora_r, targets=tuple(ALL_LINEAR), optimizer=optimizer,
+                                     gpu_count=count, strategy=strategy, headroom=headroom)
+                        if not memory_fits(arch, gpu, **shape):  # type: ignore[arg-type]
                             continue
-                        comp = estimate_compute(arch, method=method, tokens=tokens, seq_len=seq_len,
-                                                grad_ckpt=grad_ckpt, peak_tflops=gpu.training_tflops, gpus=count)
-                        yield Setup(method, gpu, count, strategy, micro, grad_ckpt, _optimizer(method), mem, comp,
-                                    seq_len)
+                        result = fit(arch, gpu, tokens=tokens, **shape)  # type: ignore[arg-type]
+                        yield Setup(method, gpu, count, strategy, micro, grad_ckpt, optimizer, seq_len, lora_r,
+                                    tokens, headroom, result)
 
 
 def gpu_options(inp: Inputs) -> list[tuple[GpuEntry, tuple[int, ...]]]:
@@ -141,11 +136,13 @@ def gpu_options(inp: Inputs) -> list[tuple[GpuEntry, tuple[int, ...]]]:
     return [(g, GPU_COUNTS) for g in inp.catalog.gpus]
 
 
-def best_setup(inp: Inputs, entry: BaseModelEntry, lora_r: int) -> Setup | None:
-    """The cheapest fitting setup; with a fixed GPU, the first fitting one in preference order."""
+def best_setup(inp: Inputs, entry: BaseModelEntry, lora_r: int, dataset_tokens: int) -> Setup | None:
+    """The cheapest fitting setup; with a fixed GPU, the first fitting one in preference order.
+
+    Trains on the plan's dataset tokens (data.dataset_tokens) x epochs: the count `ftplan check` uses too.
+    """
     seq_len = max_seq_length(inp, entry)
-    train_examples = max(inp.facts.examples_available, int(inp.settings.value("data.minimum_examples")))
-    tokens = train_examples * example_tokens(inp) * epochs_for(inp)
+    tokens = float(dataset_tokens * epochs_for(inp))
     options = gpu_options(inp)
     # Fewer GPUs first: one GPU avoids sharding and interconnect costs the estimate does not model.
     for count_limit in sorted({c for _, counts in options for c in counts}):
@@ -233,14 +230,25 @@ def _method_reason(setup: Setup, entry: BaseModelEntry) -> str:
             "unlimited budget; measure forgetting closely")
 
 
-def hardware(setup: Setup) -> Hardware:
-    lo, hi = setup.compute.gpu_hours
-    mid = setup.gpu_hours
+def gpu_spec(gpu: GpuEntry) -> GpuSpec:
+    """The GPU entry the plan used, as plan.json records it (so `ftplan check` never reads the catalog)."""
+    cheapest = min(gpu.prices, key=lambda p: p.usd_per_hour)
+    return GpuSpec(id=gpu.id, name=gpu.name, memory_gb=gpu.memory_gb, training_tflops=gpu.training_tflops,
+                   supports_bf16=gpu.supports_bf16, usd_per_hour=gpu.usd_per_hour,
+                   usd_per_hour_range=gpu.usd_per_hour_range, price_provider=cheapest.provider,
+                   price_source=cheapest.source, price_as_of=cheapest.as_of.isoformat())
+
+
+def hardware(setup: Setup, epochs: int) -> Hardware:
+    f = setup.fit
+    lo, hi = f.gpu_hours_range
     return Hardware(
         gpu=setup.gpu.id, gpu_count=setup.gpu_count, gpu_memory_gb=setup.gpu.memory_gb,
-        peak_memory_gb=round(setup.memory.peak_memory_gb, 2), fits=True,
-        memory_breakdown={k: round(v, 2) for k, v in setup.memory.breakdown.items()},
-        strategy=setup.strategy, gpu_hours=round(mid, 2), gpu_hours_range=(round(lo, 2), round(hi, 2)),
-        tokens_per_second=tuple(round(x) for x in setup.compute.tokens_per_second),  # type: ignore[arg-type]
-        usd_per_hour=setup.gpu.usd_per_hour, wall_hours=round(mid / setup.gpu_count, 2),
+        peak_memory_gb=round(f.peak_memory_gb, 2), fits=f.fits,
+        memory_breakdown={k: round(v, 2) for k, v in f.breakdown.items()},
+        strategy=setup.strategy, gpu_hours=round(f.gpu_hours, 2),  # type: ignore[arg-type]
+        gpu_hours_range=(round(lo, 2), round(hi, 2)),
+        tokens_per_second=(round(f.tokens_per_second[0]), round(f.tokens_per_second[1])),
+        usd_per_hour=setup.gpu.usd_per_hour, wall_hours=round(f.gpu_hours / setup.gpu_count, 2),
+        gpu_spec=gpu_spec(setup.gpu), fit_inputs=setup.inputs(epochs), training_usd=round(f.usd, 2),
     )

@@ -1,0 +1,89 @@
+"""Fit and cost of one training configuration: the one function the planner's search and `ftplan check` call.
+
+Both sides pass the same inputs (the architecture, the GPU, the method and batch shape, the tokens trained
+on, the memory headroom), so a repository that nobody edited re-checks to exactly the planned numbers, and an
+edit changes a number only through this function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+from generator.catalog import Architecture
+from generator.plan.compute import ComputeEstimate, estimate_compute
+from generator.plan.memory import MemoryEstimate, Method, Optimizer, Sharding, estimate_memory
+
+STRATEGIES = ("single_gpu", "ddp", "fsdp", "zero3")
+
+
+class GpuLike(Protocol):
+    """What fit needs of a GPU: a catalog GpuEntry and the plan's GpuSpec record both provide it."""
+
+    @property
+    def memory_gb(self) -> float: ...
+    @property
+    def training_tflops(self) -> float: ...
+    @property
+    def usd_per_hour(self) -> float: ...
+    @property
+    def usd_per_hour_range(self) -> tuple[float, float]: ...
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Peak memory per GPU against the usable memory, and the time and money the run takes."""
+
+    peak_memory_gb: float
+    limit_gb: float  # memory_gb x headroom: what the plan allows itself to fill
+    fits: bool
+    breakdown: dict[str, float]
+    gpu_hours: float  # midpoint of the utilization range
+    gpu_hours_range: tuple[float, float]
+    tokens_per_second: tuple[float, float]
+    usd: float  # gpu_hours at the lowest listed price
+    usd_range: tuple[float, float]  # fast run at the lowest price .. slow run at the highest
+    memory: MemoryEstimate
+    compute: ComputeEstimate
+
+
+def sharding_of(strategy: str) -> Sharding:
+    """The memory estimator's sharding for a distribution strategy: FSDP and ZeRO-3 both shard states."""
+    return "fsdp" if strategy in ("fsdp", "zero3") else "ddp"
+
+
+@lru_cache(maxsize=4096)
+def _memory(arch: Architecture, method: Method, seq_len: int, micro_batch: int, grad_ckpt: bool, lora_r: int,
+            targets: tuple[str, ...], optimizer: Optimizer, gpu_count: int, sharding: Sharding) -> MemoryEstimate:
+    """Memory does not depend on the GPU type, so every GPU of a search shares one estimate."""
+    return estimate_memory(arch, method=method, seq_len=seq_len, batch_size=micro_batch, grad_ckpt=grad_ckpt,
+                           lora_r=lora_r, lora_targets=targets, optimizer=optimizer, gpus=gpu_count,
+                           sharding=sharding)
+
+
+def fit(architecture: Architecture, gpu: GpuLike, *, method: Method, seq_len: int, micro_batch: int,
+        grad_ckpt: bool, lora_r: int, targets: tuple[str, ...], optimizer: Optimizer, gpu_count: int,
+        strategy: str, tokens: float, headroom: float) -> Fit:
+    """Fit and cost of training `tokens` (the plan's dataset tokens x epochs) with this configuration."""
+    mem = _memory(architecture, method, seq_len, micro_batch, grad_ckpt, lora_r, tuple(targets), optimizer,
+                  gpu_count, sharding_of(strategy))
+    comp = estimate_compute(architecture, method=method, tokens=tokens, seq_len=seq_len, grad_ckpt=grad_ckpt,
+                            peak_tflops=gpu.training_tflops, gpus=gpu_count)
+    lo, hi = comp.gpu_hours
+    mid = (lo + hi) / 2
+    p_lo, p_hi = gpu.usd_per_hour_range
+    limit = gpu.memory_gb * headroom
+    return Fit(peak_memory_gb=mem.peak_memory_gb, limit_gb=limit, fits=mem.peak_memory_gb <= limit,
+               breakdown=dict(mem.breakdown), gpu_hours=mid, gpu_hours_range=(lo, hi),
+               tokens_per_second=comp.tokens_per_second, usd=mid * gpu.usd_per_hour,
+               usd_range=(lo * p_lo, hi * p_hi), memory=mem, compute=comp)
+
+
+def memory_fits(architecture: Architecture, gpu: GpuLike, *, method: Method, seq_len: int, micro_batch: int,
+                grad_ckpt: bool, lora_r: int, targets: tuple[str, ...], optimizer: Optimizer, gpu_count: int,
+                strategy: str, headroom: float) -> bool:
+    """The memory half of `fit` alone, for the planner's search to skip setups before costing them."""
+    mem = _memory(architecture, method, seq_len, micro_batch, grad_ckpt, lora_r, tuple(targets), optimizer,
+                  gpu_count, sharding_of(strategy))
+    return mem.peak_memory_gb <= gpu.memory_gb * headroom

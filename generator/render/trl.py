@@ -1,0 +1,267 @@
+"""The plan <-> TRL config mapping, both ways: configs/train.yaml and configs/smoke.yaml are written from it,
+and `ftplan check` reads a user's train.yaml back into plan/fit.py's inputs through the same table.
+
+Every line is `key: value  # reason`: the value through the `yaml` filter's serialiser (with floats kept as
+YAML floats), the reason through the `comment` filter, so no plan or catalog text can add a key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from generator.render.filters import comment, yaml_value
+
+# The memory estimator's optimizer families -> transformers' `optim` values (transformers OptimizerNames).
+TRAINER_OPTIM = {"adamw": "adamw_torch_fused", "adamw_8bit": "adamw_bnb_8bit",
+                 "paged_adamw_8bit": "paged_adamw_8bit", "sgd": "sgd", "adafactor": "adafactor"}
+# What TRL / transformers use when a key is absent (SFTConfig, ModelConfig, TrainingArguments defaults).
+TRL_DEFAULTS: dict[str, Any] = {"max_length": 1024, "per_device_train_batch_size": 8, "num_train_epochs": 3,
+                                "lora_r": 16, "optim": "adamw_torch", "activation_checkpointing": True,
+                                "use_peft": False, "load_in_4bit": False, "lora_target_modules": None}
+# fit input -> the TRL key that carries it (method comes from use_peft + load_in_4bit).
+FIT_KEYS = {"seq_len": "max_length", "micro_batch": "per_device_train_batch_size",
+            "grad_ckpt": "activation_checkpointing", "lora_r": "lora_r", "targets": "lora_target_modules",
+            "optimizer": "optim", "epochs": "num_train_epochs", "method": "use_peft / load_in_4bit"}
+
+Entry = tuple[str, Any, str]  # (TRL key, value, reason)
+Section = tuple[str, list[Entry]]
+
+
+def estimator_optimizer(optim: str) -> str:
+    """transformers' `optim` value -> the memory estimator's optimizer family."""
+    for family, name in TRAINER_OPTIM.items():
+        if optim in (family, name):
+            return family
+    if "8bit" in optim:
+        return "paged_adamw_8bit" if optim.startswith("paged") else "adamw_8bit"
+    return {"sgd": "sgd", "adafactor": "adafactor"}.get(optim, "adamw")
+
+
+def value(v: Any) -> str:
+    """`yaml_value`, except that a float always reads back as a float (YAML 1.1 wants a dot: 2e-05 is a
+    string to PyYAML and to TRL's parser, 2.0e-05 is a float)."""
+    if isinstance(v, float) and not isinstance(v, bool):
+        text = repr(v)
+        if "e" in text and "." not in text.split("e")[0]:
+            mantissa, exp = text.split("e")
+            text = f"{mantissa}.0e{exp}"
+        json.loads(text)  # still valid JSON (and so YAML flow syntax)
+        return text
+    return yaml_value(v)
+
+
+def lines(sections: Iterable[Section]) -> str:
+    out: list[str] = []
+    for title, entries in sections:
+        out.append("")
+        out.append(f"# --- {title} " + "-" * max(3, 100 - len(title)))
+        for key, v, reason in entries:
+            out.append(f"{key}: {value(v)}" + (f"  # {comment(reason)}" if reason else ""))
+    return "\n".join(out) + "\n"
+
+
+def _why(reasons: dict[str, str], key: str, fallback: str) -> str:
+    return reasons.get(key, fallback)
+
+
+def train_sections(plan: dict[str, Any]) -> list[Section]:
+    """train.yaml's (key, value, reason) entries, all from the plan."""
+    t = plan["training"]
+    hp, why, method = t["hyperparameters"], t["reasons"], t["open_weights_method"]
+    slug = plan["meta"]["slug"]
+    model: list[Entry] = [("model_name_or_path", plan["base_model"]["hf_id"], plan["base_model"]["why"])]
+    if method == "full":
+        model += [("dtype", "float32", "fp32 master weights, bf16 autocast compute: the mixed-precision AdamW the "
+                                       "memory estimate assumes"),
+                  ("use_peft", False, _why(why, "method", "full fine-tune: every weight is trained"))]
+    else:
+        model += [("dtype", "bfloat16", "frozen base weights (and QLoRA compute) in bf16; float32 on GPUs without "
+                                        "bf16 (e.g. T4)"),
+                  ("use_peft", True, _why(why, "method", f"{method}: train low-rank adapters, the base stays frozen")),
+                  ("lora_r", hp["lora_r"], _why(why, "lora_r", "higher rank: more capacity, more memory")),
+                  ("lora_alpha", hp["lora_alpha"], _why(why, "lora_alpha", "alpha = 2r (TRL ModelConfig default)")),
+                  ("lora_dropout", hp["lora_dropout"], _why(why, "lora_dropout", "light regularisation")),
+                  ("lora_target_modules", hp["target_modules"],
+                   _why(why, "target_modules", "all linear layers (Biderman et al. 2024)"))]
+    if method == "qlora":
+        model += [("load_in_4bit", True, _why(why, "load_in_4bit", "QLoRA: base weights in 4-bit NF4, adapters in "
+                                                                 "16/32-bit")),
+                  ("bnb_4bit_quant_type", "nf4", "NormalFloat4, the QLoRA paper's data type"),
+                  ("use_bnb_nested_quant", True, "double quantization: ~0.37 bits/param saved (QLoRA paper, 2)")]
+    data: list[Entry] = [
+        ("dataset_name", "data", "local folder: data/train.jsonl and data/validation.jsonl (see data/FORMAT.md)"),
+        ("dataset_train_split", "train", ""),
+        ("dataset_test_split", "validation", "evaluated every eval_steps; the frozen data/heldout.jsonl is never "
+                                             "trained on"),
+        ("max_length", hp["max_seq_length"], _why(why, "max_seq_length", "covers the prompt + answer length")),
+        ("completion_only_loss", True, "loss on the answer only (scripts/train.py turns chat rows into "
+                                       "prompt/completion)"),
+        ("packing", False, "one example per sequence; packing would mix examples"),
+    ]
+    optimisation: list[Entry] = [
+        ("learning_rate", float(hp["learning_rate"]), _why(why, "learning_rate", "the usual rate for this method")),
+        ("num_train_epochs", hp["epochs"], _why(why, "epochs", "passes over the training set")),
+        ("per_device_train_batch_size", hp["per_device_train_batch_size"],
+         _why(why, "per_device_train_batch_size", "fits the GPU memory estimate")),
+        ("gradient_accumulation_steps", hp["gradient_accumulation_steps"],
+         f"effective batch {hp['effective_batch_size']}: "
+         + _why(why, "effective_batch_size", "per-device batch x accumulation x GPUs")),
+        ("per_device_eval_batch_size", hp["per_device_train_batch_size"], ""),
+        ("lr_scheduler_type", hp["scheduler"], _why(why, "scheduler", "decays the rate smoothly to zero")),
+        ("warmup_steps", float(hp["warmup_ratio"]), _why(why, "warmup_ratio", "a float below 1 is a fraction of all "
+                                                                              "steps")),
+        ("weight_decay", float(hp["weight_decay"]), _why(why, "weight_decay", "no decay on low-rank adapters")),
+        ("optim", hp["optimizer"], _why(why, "optimizer", "optimizer states sized to the memory estimate")),
+        ("activation_checkpointing", hp["gradient_checkpointing"],
+         _why(why, "gradient_checkpointing", "recompute activations: less memory, ~20% slower")),
+        ("bf16", hp["bf16"], _why(why, "bf16", "mixed precision on GPUs that support bf16")),
+        ("seed", hp["seed"], ""),
+    ]
+    logging: list[Entry] = [
+        ("output_dir", f"outputs/{slug}", "adapter, tokenizer, run_metadata.json; `make train` resumes from its "
+                                          "last checkpoint"),
+        ("eval_strategy", "steps", ""),
+        ("eval_steps", hp["eval_steps"], _why(why, "eval_steps", "validation loss this often: the early-stopping "
+                                                                 "signal")),
+        ("save_strategy", "steps", ""),
+        ("save_steps", hp["save_steps"], "a multiple of eval_steps, so the best evaluated step has a checkpoint"),
+        ("save_total_limit", 2, "the best checkpoint and the latest (for resuming)"),
+        ("load_best_model_at_end", True, "the saved model is the best on validation, not the last"),
+        ("metric_for_best_model", "eval_loss", ""),
+        ("greater_is_better", False, ""),
+        ("logging_steps", 10, ""),
+        ("include_num_input_tokens_seen", True, "tokens seen go into run_metadata.json"),
+        ("report_to", "none", "or tensorboard (pip install tensorboard; tensorboard --logdir outputs) or trackio"),
+    ]
+    return [("Model", model), ("Data", data), ("Optimisation", optimisation),
+            ("Evaluation, checkpoints, logging", logging)]
+
+
+TRAIN_HEADER = """\
+# Training config for {slug}: TRL SFT ({method}) of {model}, written by ftplan {version} on {today}.
+#
+# Run it:           make train            (= python scripts/train.py --config configs/train.yaml)
+# Or stock TRL:     trl sft --config configs/train.yaml
+# Override a value: python scripts/train.py --config configs/train.yaml --learning_rate 1e-4 --max_steps 200
+#                   (every key below is also a CLI flag; flags win over this file)
+# Multi-GPU (one node):
+#   accelerate launch --config_file configs/accelerate/multi_gpu.yaml scripts/train.py --config configs/train.yaml
+#   accelerate launch --config_file configs/accelerate/fsdp.yaml scripts/train.py --config configs/train.yaml
+#   accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml scripts/train.py --config configs/train.yaml
+# Multi-node (run on every node, NODE_RANK 0..N-1, MASTER_ADDR = node 0):
+#   accelerate launch --config_file configs/accelerate/multi_gpu.yaml --num_machines N --machine_rank $NODE_RANK \\
+#     --main_process_ip $MASTER_ADDR --main_process_port 29500 scripts/train.py --config configs/train.yaml
+#
+# Only TRL keys live here (ScriptArguments + SFTConfig + ModelConfig): stock `trl sft` rejects unknown keys.
+# ftplan's additions to the run (early stopping) are in configs/ftplan.yaml, read by scripts/train.py.
+# `ftplan check .` re-fits and re-costs the run after you edit a value here.
+"""
+
+
+def train_yaml(plan: dict[str, Any]) -> str:
+    m = plan["meta"]
+    header = TRAIN_HEADER.format(slug=comment(m["slug"]), method=comment(plan["training"]["open_weights_method"]),
+                                 model=comment(plan["base_model"]["hf_id"]), version=comment(m["ftplan_version"]),
+                                 today=comment(m["today"]))
+    return header + lines(train_sections(plan))
+
+
+def smoke_sections(method: str) -> list[Section]:
+    """smoke.yaml: the plan's method on the tiny local model; the other values are sized for it, not planned."""
+    run: list[Entry] = [
+        ("model_name_or_path", "smoke/model", "written by scripts/make_tiny_model.py --out smoke"),
+        ("dataset_name", "smoke/data", "train.jsonl + validation.jsonl of the synthetic topic task"),
+        ("dataset_train_split", "train", ""), ("dataset_test_split", "validation", ""),
+        ("output_dir", "smoke/outputs", ""),
+        ("use_cpu", True, "the smoke test must pass on any laptop"),
+        ("bf16", False, "CPU: full-precision training (QLoRA still computes in bf16 through `dtype`)"),
+    ]
+    if method == "full":
+        run += [("use_peft", False, "the plan's method: full fine-tune"),
+                ("learning_rate", 0.001, "all weights train; a higher rate diverges on the tiny model")]
+    else:
+        run += [("use_peft", True, f"the plan's method: {method}"), ("lora_r", 16, ""), ("lora_alpha", 32, ""),
+                ("lora_dropout", 0.0, "10 epochs of 512 rows: nothing to regularise"),
+                ("lora_target_modules", "all-linear", ""),
+                ("learning_rate", 0.003, "measured on 2 data seeds: 2e-3-3e-3 learn the task in ~150 steps; 5e-3+ "
+                                         "can stall")]
+    if method == "qlora":
+        run += [("load_in_4bit", True, "the plan's QLoRA: NF4 + double quantization, on the CPU too "
+                                       "(bitsandbytes >= 0.48)"),
+                ("bnb_4bit_quant_type", "nf4", ""), ("use_bnb_nested_quant", True, ""),
+                ("dtype", "bfloat16", "QLoRA compute dtype")]
+    else:
+        run += [("dtype", "float32", "")]
+    schedule: list[Entry] = [
+        ("max_length", 64, "the longest smoke row is ~40 tokens"), ("completion_only_loss", True, ""),
+        ("num_train_epochs", 10, "the validation loss flattens after ~7 (320 steps in all)"),
+        ("per_device_train_batch_size", 16, ""), ("per_device_eval_batch_size", 64, ""),
+        ("lr_scheduler_type", "cosine", ""), ("warmup_steps", 5, ""),
+        ("activation_checkpointing", False, "nothing to save on a tiny model; faster without"),
+        ("eval_strategy", "steps", ""), ("eval_steps", 32, ""), ("save_strategy", "steps", ""),
+        ("save_steps", 32, ""), ("save_total_limit", 2, ""), ("load_best_model_at_end", True, ""),
+        ("metric_for_best_model", "eval_loss", ""), ("greater_is_better", False, ""), ("logging_steps", 16, ""),
+        ("include_num_input_tokens_seen", True, ""), ("report_to", "none", ""), ("seed", 0, ""),
+    ]
+    return [("Tiny model, synthetic data, CPU", run), ("Schedule", schedule)]
+
+
+SMOKE_HEADER = """\
+# Smoke-test config: the same TRL SFT form as configs/train.yaml, for the tiny local model on the CPU.
+# It proves the pipeline runs end to end in about a minute; it says nothing about the real model.
+#
+# Run it:           make smoke            (builds smoke/ with scripts/make_tiny_model.py, then trains and evaluates)
+#                   python scripts/train.py --config configs/smoke.yaml
+# Or stock TRL:     trl sft --config configs/smoke.yaml
+# Override a value: python scripts/train.py --config configs/smoke.yaml --max_steps 10
+# Two processes:    make smoke-distributed (python -m torch.distributed.run --nproc_per_node 2 scripts/train.py ...)
+#
+# The method is the plan's ({method}); the other values are sized for a 100k-parameter model and
+# 512 synthetic rows, not taken from the plan: a tiny random model needs a much higher learning rate.
+# Measured on 2 CPU cores, one thread: ~6 s of LoRA or ~19 s of QLoRA training, held-out accuracy 0 -> 0.96-1.0.
+"""
+
+
+def smoke_yaml(plan: dict[str, Any]) -> str:
+    method = plan["training"]["open_weights_method"]
+    return SMOKE_HEADER.format(method=comment(method)) + lines(smoke_sections(method))
+
+
+def method_of(cfg: dict[str, Any]) -> str:
+    if cfg.get("load_in_4bit", TRL_DEFAULTS["load_in_4bit"]):
+        return "qlora"
+    return "lora" if cfg.get("use_peft", TRL_DEFAULTS["use_peft"]) else "full"
+
+
+def fit_inputs(cfg: dict[str, Any], planned: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A train.yaml read back into fit inputs (the plan's for what TRL does not say: GPUs, strategy, headroom),
+    and the inputs the user changed from the plan's -> the TRL key that changed them."""
+
+    def get(key: str) -> Any:
+        if key == "activation_checkpointing" and key not in cfg and "gradient_checkpointing" in cfg:
+            return cfg["gradient_checkpointing"]  # the transformers 4 name
+        return cfg.get(key, TRL_DEFAULTS.get(key))
+
+    targets = get("lora_target_modules")
+    targets = planned["targets"] if targets is None else [targets] if isinstance(targets, str) else list(targets)
+    out = dict(planned)
+    out.update(method=method_of(cfg), seq_len=int(get("max_length")),
+               micro_batch=int(get("per_device_train_batch_size")), grad_ckpt=bool(get("activation_checkpointing")),
+               lora_r=int(get("lora_r")), targets=targets, optimizer=estimator_optimizer(str(get("optim"))),
+               epochs=float(get("num_train_epochs")))
+    if float(out["epochs"]) == float(planned["epochs"]):
+        out["epochs"] = planned["epochs"]
+    per_epoch = float(planned["tokens"]) / float(planned["epochs"])
+    out["tokens"] = planned["tokens"] if out["epochs"] == planned["epochs"] else per_epoch * float(out["epochs"])
+    changed = {name: FIT_KEYS[name] for name in FIT_KEYS if _differs(out[name], planned[name], name, out["method"])}
+    return out, changed
+
+
+def _differs(now: Any, planned: Any, name: str, method: str) -> bool:
+    if name in ("lora_r", "targets") and method == "full":
+        return False  # no adapters: rank and targets do not enter the fit
+    if isinstance(planned, float) or isinstance(now, float):
+        return float(now) != float(planned)
+    return bool(now != planned)
