@@ -2,88 +2,51 @@
 
 Run from the repository root:
 
+    python scripts/ab_analysis.py outcomes.csv --dry-run                # check config and file only
     python scripts/ab_analysis.py outcomes.csv                          # uses configs/rollout.yaml
     python scripts/ab_analysis.py outcomes.jsonl --config configs/rollout.yaml --report reports/ab.json
 
 OUTCOMES is CSV (with a header) or JSONL, one request per row: variant (control|treatment), success (0/1,
 true/false), latency_ms, cost; optional error (0/1) and format_valid (0/1) feed those guardrails.
-Exit code: 0 ship, 3 keep running, 4 roll back, 1 bad input.
+Exit code: 0 ship, 3 keep running, 4 roll back, 1 bad input. configs/rollout.yaml and the outcome rows are
+checked by scripts/schemas.py: an unknown key or a bad value is an error naming the file and key.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
+
+import schemas  # noqa: E402
+from common import UserError, load_config, report_dry_run, run  # noqa: E402
+
 Z_95 = 1.959964  # two-sided 95% normal quantile
 P95 = 0.95  # the latency guardrail is on the 95th percentile (nearest-rank)
 EXIT = {"ship": 0, "keep running": 3, "roll back": 4}
-TRUE, FALSE = {"1", "true", "yes", "t", "y"}, {"0", "false", "no", "f", "n", ""}
-
-
-class InputError(Exception):
-    """A user error: the message names the field and the fix."""
-
-
-def to_bool(value: Any, field: str, row: int) -> bool:
-    text = str(value).strip().lower()
-    if text in TRUE:
-        return True
-    if text in FALSE:
-        return False
-    raise InputError(f"row {row}: {field}={value!r} — use 0/1 or true/false")
-
-
-def to_float(value: Any, field: str, row: int) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"row {row}: {field}={value!r} is not a number") from None
+MAX_PROBLEMS = 20  # bad rows listed before the rest are counted
 
 
 def load_outcomes(path: Path) -> dict[str, list[dict]]:
     """Rows grouped by arm, each with success, latency_ms, cost and the optional error/format_valid."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"OUTCOMES: cannot read {path} ({exc})") from None
-    if path.suffix == ".jsonl":
-        try:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise InputError(f"OUTCOMES: {path} line {exc.lineno}: not JSON — one object per line") from None
-    else:
-        rows = list(csv.DictReader(text.splitlines()))
+    rows, problems = schemas.read_outcomes(path)
     arms: dict[str, list[dict]] = {"control": [], "treatment": []}
     for n, row in enumerate(rows, 1):
-        missing = [c for c in ("variant", "success", "latency_ms", "cost") if c not in row]
-        if missing:
-            raise InputError(
-                f"row {n}: missing column(s) {missing} — need variant, success, latency_ms, cost"
-            )
-        variant = str(row["variant"]).strip().lower()
-        if variant not in arms:
-            raise InputError(f"row {n}: variant={row['variant']!r} — must be control or treatment")
-        arms[variant].append(
-            {
-                "success": to_bool(row["success"], "success", n),
-                "latency_ms": to_float(row["latency_ms"], "latency_ms", n),
-                "cost": to_float(row["cost"], "cost", n),
-                **{
-                    k: to_bool(row[k], k, n)
-                    for k in ("error", "format_valid")
-                    if row.get(k) not in (None, "")
-                },
-            }
-        )
+        parsed, bad = schemas.parse_outcome(row, f"row {n}")
+        problems += bad
+        if parsed is not None:
+            arms[parsed.pop("variant")].append(parsed)
+    if problems:
+        more = f"\n{path}: ... and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+        raise UserError("\n".join(f"{path}: {p}" for p in problems[:MAX_PROBLEMS]) + more)
     empty = [a for a, r in arms.items() if not r]
     if empty:
-        raise InputError(f"OUTCOMES: no rows for {empty} — log both arms")
+        raise UserError(f"{path}: no rows for {empty} — log both arms")
     return arms
 
 
@@ -216,23 +179,9 @@ def decide(cfg: dict, arms: dict[str, list[dict]]) -> dict[str, Any]:
     }
 
 
-def load_config(path: str) -> dict[str, Any]:
-    import yaml
-
-    try:
-        cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"--config: cannot read {path}: {exc}") from None
-    if not isinstance(cfg.get("sample_size_per_arm"), int) or cfg["sample_size_per_arm"] < 1:
-        raise InputError(f"sample_size_per_arm: missing or not a positive integer in {path}")
-    share = (cfg.get("split") or {}).get("treatment", 0.5)
-    if not 0 < float(share) < 1:
-        raise InputError(f"split.treatment: {share} must be between 0 and 1 (the treatment's traffic share)")
-    return cfg
-
-
-def main(outcomes: Path, config: str, report: Path | None) -> int:
-    result = decide(load_config(config), load_outcomes(outcomes))
+def main(outcomes: Path, cfg: dict[str, Any], report: Path | None) -> int:
+    """Decide, print the figures, write the report; the exit code is the decision."""
+    result = decide(cfg, load_outcomes(outcomes))
     c, t = result["arms"]["control"], result["arms"]["treatment"]
     print(
         f"control   n={c['n']:>7}  success {c['success_rate']:.4f}  p95 {c['p95_latency_ms']:.0f} ms  "
@@ -257,14 +206,22 @@ def main(outcomes: Path, config: str, report: Path | None) -> int:
     return result["exit_code"]
 
 
-if __name__ == "__main__":
+def cli(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("outcomes", type=Path, help="CSV or JSONL of logged requests")
     ap.add_argument("--config", default="configs/rollout.yaml")
     ap.add_argument("--report", type=Path, help="write the decision and figures as JSON here")
-    args = ap.parse_args()
-    try:
-        sys.exit(main(args.outcomes, args.config, args.report))
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    ap.add_argument("--dry-run", action="store_true", help="check the config and the outcomes file only")
+    args = ap.parse_args(argv)
+    cfg = load_config("rollout", args.config)
+    if args.report and args.report.exists() and args.report.resolve() == args.outcomes.resolve():
+        raise UserError(f"--report {args.report} is the outcomes file: ab_analysis never overwrites its input")
+    if args.dry_run:
+        if args.outcomes.is_file():
+            load_outcomes(args.outcomes)
+        return report_dry_run(f"{args.config}", {"outcomes": str(args.outcomes)})
+    return main(args.outcomes, cfg, args.report)
+
+
+if __name__ == "__main__":
+    run(cli)

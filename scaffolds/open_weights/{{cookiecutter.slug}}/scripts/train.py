@@ -1,93 +1,104 @@
 """Fine-tune the base model with TRL's SFTTrainer (LoRA, QLoRA or full) from configs/train.yaml.
 
+    python scripts/train.py --config configs/train.yaml --dry-run          # check configs and data only
     python scripts/train.py --config configs/train.yaml
     python scripts/train.py --config configs/train.yaml --learning_rate 1e-4 --max_steps 200
+    python scripts/train.py --config configs/train.yaml --early_stopping_patience 0   # no early stopping
     python scripts/train.py --config configs/smoke.yaml                   # tiny local model, CPU
     accelerate launch --config_file configs/accelerate/fsdp.yaml scripts/train.py --config configs/train.yaml
 
 The YAML holds TRL keys only (ScriptArguments + SFTConfig + ModelConfig), so stock
-`trl sft --config configs/train.yaml` reads the same file. What this script adds to stock `trl sft`:
+`trl sft --config configs/train.yaml` reads the same file. ftplan's own settings live in configs/ftplan.yaml
+(beside the train config; `--ftplan-config PATH` for another). What this script adds to stock `trl sft`:
 
 - completion-only loss on chat data: each `messages` row becomes a conversational prompt/completion pair
   whose completion is the last assistant turn, so the loss is on the answer, not on the prompt;
-- early stopping on the validation split, patience from `--early_stopping_patience N` or else from the
-  config's `# ftplan.early_stopping_patience: N` comment (a comment, because stock `trl sft` rejects keys
-  it does not know); the best checkpoint is kept (`load_best_model_at_end`);
+- early stopping on the validation split, patience from `--early_stopping_patience N` or else from
+  configs/ftplan.yaml `early_stopping_patience` (0 or null: off); the best checkpoint is kept
+  (`load_best_model_at_end`);
 - padding-free batching: each batch is one row of the examples laid end to end, with `position_ids`
   restarting at every example, so no compute goes to padding. transformers' sdpa/eager/flash attention turns
   restarting position ids into a block-diagonal causal mask (no attention across examples) and the loss is
   the same token mean, so the losses equal those of padded batches (ftplan's bench/bench_train.py measured
   2.1x the tokens/s of stock `trl sft` on CPU, rows of 10-400 tokens). It stays off when packing is on (TRL is
-  already padding-free then), for remote-code models, for other attention kernels, and when the config has
-  the line `# ftplan.padding_free: false`;
+  already padding-free then), for remote-code models, for other attention kernels, and when
+  configs/ftplan.yaml says `padding_free: false`;
 - automatic resume from the newest complete checkpoint in `output_dir`, after a crash or a kill too (a
   checkpoint folder cut short by a kill while saving is skipped);
 - CPU when no GPU is present;
 - `run_metadata.json` next to the adapter: model, method, seed, world size, steps, best metric, loss
   history, tokens seen, wall time and library versions.
+
+Nothing heavy (torch, transformers, trl) is imported before the flags are read, so `--dry-run` is quick.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
+
+from common import UserError, load_config, report_dry_run, run  # noqa: E402
 
 PATIENCE_FLAG = "--early_stopping_patience"
-PATIENCE_COMMENT = re.compile(r"^#\s*ftplan\.early_stopping_patience:\s*(\d+)\s*$", re.MULTILINE)
-PADDING_FREE_OFF = re.compile(r"^#\s*ftplan\.padding_free:\s*false\s*$", re.MULTILINE | re.IGNORECASE)
+FTPLAN_FLAG = "--ftplan-config"
+DRY_RUN_FLAG = "--dry-run"
 # Attention kernels whose masks follow restarting position_ids (transformers masking_utils
 # find_packed_sequence_indices for sdpa/eager; cu_seq_lens from TRL's collator for flash attention).
 PACKED_ATTENTION = {"sdpa", "eager", "flash_attention_2", "flash_attention_3"}
 LIBRARIES = ["torch", "transformers", "trl", "peft", "datasets", "accelerate", "bitsandbytes"]
 
 
-class UserError(Exception):
-    """Bad input the user can fix; printed as one line, exit code 1."""
-
-
-def pop_patience(argv: list[str]) -> tuple[int | None, list[str]]:
-    """Remove `--early_stopping_patience N` (or `=N`) from argv before TRL's parser, which would reject it."""
+def pop_flag(argv: list[str], flag: str, takes_value: bool = True) -> tuple[str | None, list[str]]:
+    """Remove `flag VALUE` / `flag=VALUE` (or a bare switch) before TRL's parser, which would reject it."""
     rest: list[str] = []
-    patience: str | None = None
+    value: str | None = None
     it = iter(argv)
     for arg in it:
-        if arg == PATIENCE_FLAG:
-            patience = next(it, None)
-        elif arg.startswith(PATIENCE_FLAG + "="):
-            patience = arg.split("=", 1)[1]
+        if arg == flag:
+            value = next(it, None) if takes_value else "true"
+            if value is None:
+                raise UserError(f"{flag}: needs a value")
+        elif takes_value and arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
         else:
             rest.append(arg)
-    if patience is None:
-        return None, rest
-    if not patience.isdigit() or int(patience) < 1:
-        raise UserError(f"{PATIENCE_FLAG}: expected a whole number >= 1, got {patience!r}")
-    return int(patience), rest
+    return value, rest
 
 
-def config_text(argv: list[str]) -> str:
-    """The --config file's text ('' without --config): ftplan's settings are comment lines in it."""
-    if "--config" not in argv[:-1]:
-        return ""
-    path = Path(argv[argv.index("--config") + 1])
+def config_path(argv: list[str]) -> Path | None:
+    """The --config file, or None without one (then every setting comes from flags, as with `trl sft`)."""
+    value, _ = pop_flag(argv, "--config")
+    if value is None:
+        return None
+    path = Path(value)
     if not path.is_file():
-        raise UserError(
-            f"--config: {path} does not exist. Fix: pass configs/train.yaml or configs/smoke.yaml"
-        )
-    return path.read_text(encoding="utf-8")
+        raise UserError(f"--config: {path} does not exist. Fix: pass configs/train.yaml or configs/smoke.yaml")
+    return path
 
 
-def patience_from_config(argv: list[str]) -> int | None:
-    """Read `# ftplan.early_stopping_patience: N` from the --config file, if there is one."""
-    match = PATIENCE_COMMENT.search(config_text(argv))
-    return int(match.group(1)) if match else None
+def ftplan_settings(argv: list[str], explicit: str | None) -> tuple[dict[str, Any], Path]:
+    """configs/ftplan.yaml (beside the train config, or --ftplan-config), validated; {} when absent."""
+    cfg = config_path(argv)
+    path = Path(explicit) if explicit else (cfg.parent if cfg else Path("configs")) / "ftplan.yaml"
+    if not path.is_file():
+        if explicit:
+            raise UserError(f"{FTPLAN_FLAG}: {path} does not exist. Fix: pass configs/ftplan.yaml")
+        return {}, path
+    return load_config("ftplan", path), path
 
 
-def padding_free_allowed(argv: list[str]) -> bool:
-    """False when the --config file opts out with `# ftplan.padding_free: false`."""
-    return PADDING_FREE_OFF.search(config_text(argv)) is None
+def patience_of(flag: str | None, settings: dict[str, Any]) -> int | None:
+    """The flag wins over configs/ftplan.yaml; 0 (or null in the file) turns early stopping off."""
+    if flag is not None:
+        if not flag.isdigit():
+            raise UserError(f"{PATIENCE_FLAG}: expected a whole number >= 0 (0: off), got {flag!r}")
+        return int(flag) or None
+    return settings.get("early_stopping_patience")
 
 
 def enable_padding_free(trainer, training_args) -> bool:
@@ -295,10 +306,6 @@ def main(script_args, training_args, model_args, patience: int | None, padding_f
 
 def parse(argv: list[str]):
     """TRL's own parser, so the YAML and the CLI flags are exactly those of `trl sft`."""
-    patience, argv = pop_patience(argv)
-    if patience is None:
-        patience = patience_from_config(argv)
-    padding_free = padding_free_allowed(argv)
     import torch
     from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
@@ -306,14 +313,51 @@ def parse(argv: list[str]):
         argv = [*argv, "--use_cpu", "true"]  # no GPU here: train on the CPU rather than fail
     parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig))
     try:
-        script_args, training_args, model_args = parser.parse_args_and_config(args=argv)
+        return parser.parse_args_and_config(args=argv)
     except ValueError as exc:  # unknown keys or flags, inconsistent values
         raise UserError(f"{exc}. Fix: use the keys of `trl sft --help` only, with valid values") from exc
-    return script_args, training_args, model_args, patience, padding_free
+
+
+def dry_run(argv: list[str], settings: dict[str, Any], ftplan_path: Path, patience: int | None) -> int:
+    """Check the train config with TRL's parser (when installed) and name the data files; load no model."""
+    import importlib.util
+
+    cfg_path = config_path(argv)
+    cfg: dict[str, Any] = {}
+    if cfg_path is not None:
+        import yaml
+
+        try:
+            cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise UserError(f"{cfg_path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        if not isinstance(cfg, dict):
+            raise UserError(f"{cfg_path}: expected TRL keys (key: value lines), got a {type(cfg).__name__}")
+    if importlib.util.find_spec("trl") is not None:
+        parse(argv)
+        print("TRL accepts every key and flag")
+    else:
+        print("trl is not installed: the train config's keys were not checked (pip install -e .[train])")
+    print(f"ftplan settings: {ftplan_path if settings else 'none'}; early stopping patience {patience or 'off'}")
+    data = str(cfg.get("dataset_name") or "")
+    hub_id = data.count("/") == 1 and not data.startswith((".", "/")) and not Path(data).exists()
+    named = {} if not data or hub_id else {
+        split: str(Path(data) / f"{cfg.get(f'dataset_{key}_split') or split}.jsonl")
+        for key, split in (("train", "train"), ("test", "validation"))}
+    return report_dry_run(f"{cfg_path or 'the command line'}", named)
+
+
+def cli(argv: list[str]) -> int:
+    dry, argv = pop_flag(argv, DRY_RUN_FLAG, takes_value=False)
+    explicit, argv = pop_flag(argv, FTPLAN_FLAG)
+    flag, argv = pop_flag(argv, PATIENCE_FLAG)
+    settings, ftplan_path = ftplan_settings(argv, explicit)
+    patience = patience_of(flag, settings)
+    if dry:
+        return dry_run(argv, settings, ftplan_path, patience)
+    main(*parse(argv), patience, bool(settings.get("padding_free", True)))
+    return 0
 
 
 if __name__ == "__main__":
-    try:
-        main(*parse(sys.argv[1:]))
-    except UserError as err:
-        sys.exit(f"error: {err}")
+    run(lambda: cli(sys.argv[1:]))

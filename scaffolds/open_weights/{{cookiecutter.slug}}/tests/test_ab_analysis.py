@@ -166,7 +166,7 @@ def test_bad_input_exits_1_with_the_field(tmp_path: Path, content: str, message:
 
 
 def test_shipped_rollout_config_is_usable() -> None:
-    cfg = ab.load_config(str(ROOT / "configs/rollout.yaml"))
+    cfg = ab.load_config("rollout", ROOT / "configs/rollout.yaml")
     assert (
         cfg["sample_size_per_arm"] > 0 and 0 < cfg["srm_alpha"] < 1 and cfg["stages"][0]["traffic_pct"] == 0
     )

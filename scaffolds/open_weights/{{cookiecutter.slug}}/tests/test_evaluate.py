@@ -20,66 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import evaluate as ev  # noqa: E402
+import report as rp  # noqa: E402
 
 TRAIN_STEPS, TRAIN_LR, TRAIN_BATCH = 500, 2e-3, 16  # enough for LoRA to learn the tiny topic task
 N_HELDOUT, N_PROBE = 24, 8  # small, to keep the test fast on two CPU cores
-
-
-# ---------------------------------------------------------------- metrics, checked by hand
-def test_rouge_l_hand_value() -> None:
-    # LCS("the cat sat", "the cat was sat") = 3: P = 3/3, R = 3/4, F1 = 2PR/(P+R) = 6/7
-    assert ev.rouge_l("the cat sat", "the cat was sat") == pytest.approx(6 / 7)
-    assert ev.rouge_l("a b", "c d") == 0.0
-    assert ev.rouge_l("Same Words", "same words") == 1.0
-
-
-def test_chrf_hand_value() -> None:
-    # "ab" vs "ac": unigrams match 1 of 2 both ways (F = 0.5), bigrams 0 of 1 (F = 0); orders 3-6 are empty
-    assert ev.chrf([ev.chrf_stats("ab", "ac")]) == pytest.approx(0.25)
-    assert ev.chrf([ev.chrf_stats("hello world", "helloworld")]) == pytest.approx(1.0)  # whitespace ignored
-    assert ev.chrf([ev.chrf_stats("xyz", "abc")]) == 0.0
-
-
-def test_macro_f1_hand_value() -> None:
-    pairs = [("a", "a"), ("a", "b"), ("b", "b"), ("b", "b")]
-    # label a: tp 1, fn 1 -> F1 2/3; label b: tp 2, fp 1 -> F1 4/5; macro = (2/3 + 4/5) / 2
-    assert ev.macro_f1(pairs) == pytest.approx((2 / 3 + 4 / 5) / 2)
-    assert ev.macro_f1(pairs, ["a", "b", "c"]) == pytest.approx((2 / 3 + 4 / 5) / 3)
-
-
-def test_extraction_metrics() -> None:
-    ref = '{"name": "Ann", "age": 3}'
-    assert ev.field_counts('{"name": "Ann", "age": 4}', ref) == (1, 1, 1)
-    assert ev.field_counts("not json", ref) == (0, 0, 2)
-    assert ev.exact('```json\n{"age": 3, "name": "Ann"}\n```', ref, "extraction") == 1.0
-    assert ev.exact("def f( x ):\n  return x", "def f( x ): return x", "code") == 1.0
-    assert ev.norm_label("  Billing.\nbecause...") == "billing"
-
-
-def test_mcnemar_exact_and_asymptotic() -> None:
-    # b = 0, c = 6: exact two-sided p = 2 * 0.5^6 = 0.03125
-    assert ev.mcnemar([0] * 6 + [1] * 4, [1] * 6 + [1] * 4) == pytest.approx(0.03125)
-    # b = 10, c = 30 (>= 25): chi2 = (|10-30|-1)^2/40 = 9.025, p = 0.002663 (chi-square table, 1 df)
-    base = [1] * 10 + [0] * 30
-    tuned = [0] * 10 + [1] * 30
-    assert ev.mcnemar(base, tuned) == pytest.approx(0.0026636, rel=1e-3)
-    assert ev.mcnemar([1, 0], [1, 0]) == 1.0
-
-
-def test_paired_stats_detect_a_real_difference_and_not_a_null_one() -> None:
-    base = [1.0] * 40 + [0.0] * 60  # 40% right
-    better = [1.0] * 40 + [1.0] * 30 + [0.0] * 30  # the same 40 plus 30 more: 70% right
-    res = ev.paired_stats(base, better, ev.mean, True, 500, 0)
-    assert res["delta"] == pytest.approx(0.3)
-    assert 0.0 < res["ci95"][0] < 0.3 < res["ci95"][1]
-    assert res["p_value"] < 1e-6
-    same = ev.paired_stats(base, list(base), ev.mean, False, 200, 0)
-    assert same["ci95"] == [0.0, 0.0] and same["p_value"] == 1.0
-    # a corpus metric under the permutation test: a real gap in ROUGE-L is significant
-    b = [0.2 + 0.01 * (i % 5) for i in range(60)]
-    t = [x + 0.3 for x in b]
-    res = ev.paired_stats(b, t, ev.mean, False, 300, 1)
-    assert res["p_value"] < 0.01 and res["ci95"][0] == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize(
@@ -108,15 +52,18 @@ def test_other_task_types_compare_and_explain(
         "task_type": task,
         "metrics": metrics,
         "primary_metric": metrics[-1],
-        "bootstrap": {"resamples": 200, "seed": 0},
+        "statistics": {"bootstrap_resamples": 200, "permutation_resamples": 200, "seed": 0},
     }
-    result = ev.compare(cfg, refs, base, tuned)
-    assert all(result[m]["delta"] > 0 for m in metrics)
+    resolved = ev.resolve_metrics(cfg, "eval.yaml")
     examples = [
         {"prompt": [{"role": "user", "content": f"q{i}"}], "reference": r, "slice": "s" + str(i % 2)}
         for i, r in enumerate(refs)
     ]
-    analysis = ev.error_analysis(cfg, examples, base, tuned)
+    base_v, tuned_v = rp.vectors(resolved, base, examples, cfg), rp.vectors(resolved, tuned, examples, cfg)
+    result = rp.compare(cfg, resolved, base_v, tuned_v)
+    assert all(result[m]["delta"] > 0 for m in metrics)
+    assert {result[m]["test"] for m in metrics} <= {"mcnemar", "sign_flip"}
+    analysis = rp.error_analysis(cfg, resolved, examples, base, tuned, base_v, tuned_v)
     assert analysis["n_wrong"] == sum(w["score"] < 1 for w in analysis["wrong_examples"]) >= 1
     assert set(analysis["slices"]) == {"s0", "s1"} and analysis["advice"]
     if task == "extraction":
@@ -129,7 +76,8 @@ def test_other_task_types_compare_and_explain(
         "metrics": result,
         "error_analysis": analysis,
     }
-    assert "## What data to add next" in ev.markdown(report, "base", "tuned")
+    text = rp.markdown(report, "base", "tuned")
+    assert "## What data to add next" in text and ("sign-flip permutation" in text)
 
 
 def test_few_shot_never_uses_heldout_and_covers_answers() -> None:
@@ -158,6 +106,7 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
     cfg = tmp_path / "eval.yaml"
     cfg.write_text(
         f"task_type: classification\nbase_model: m\nheldout: {held}\noutput_dir: {tmp_path / 'r'}\n"
+        "metrics: [accuracy]\nprimary_metric: accuracy\n"
     )
     proc = subprocess.run(
         [
@@ -182,15 +131,15 @@ def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     cfg = tmp_path / "eval.yaml"
     cfg.write_text(
         "task_type: classification\nbase_model: m\nheldout: h.jsonl\noutput_dir: r\nmetrics: [bleu]\n"
+        "primary_metric: bleu\n"
     )
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts/evaluate.py"), "--config", str(cfg)],
         capture_output=True,
         text=True,
     )
-    assert (
-        proc.returncode == 1 and "metrics: unknown ['bleu']" in proc.stderr and "Traceback" not in proc.stderr
-    )
+    assert proc.returncode == 1 and "metrics.bleu: user metric 'bleu' is not implemented" in proc.stderr
+    assert "scripts/user_metrics.py" in proc.stderr and "Traceback" not in proc.stderr
 
 
 # ---------------------------------------------------------------- end to end on a tiny model
@@ -250,7 +199,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "few_shot_examples": str(out / "data/train.jsonl"),
         "few_shot_k": 4,
         "generation": {"max_new_tokens": 4, "batch_size": 8},
-        "bootstrap": {"resamples": 300, "seed": 0},
+        "statistics": {"bootstrap_resamples": 300, "permutation_resamples": 300, "seed": 0},
         "metrics": ["accuracy", "macro_f1"],
         "primary_metric": "accuracy",
         "gates": [
@@ -296,9 +245,10 @@ def test_tuned_beats_base_and_resume_gives_the_same_report(tiny: dict) -> None:
     proc = run_eval(tiny["config"], "--output-dir", str(full))
     report = json.loads((full / "eval_report.json").read_text())
     acc = report["metrics"]["accuracy"]
-    assert acc["tuned"] - acc["base"] >= 0.5 and acc["ci95"][0] > 0 and acc["p_value"] < 0.01, acc
+    assert acc["tuned"] - acc["base"] >= 0.5 and acc["ci"][0] > 0 and acc["p_value"] < 0.01, acc
+    assert acc["test"] == "mcnemar" and report["metrics"]["macro_f1"]["test"] == "sign_flip"
     assert report["passed"] is True and proc.returncode == 0, proc.stderr
-    assert report["gates"][0]["value"] == acc["ci95"][0]
+    assert report["gates"][0]["value"] == acc["ci"][0]
     assert set(report["error_analysis"]["confusion_matrix"]) == {"food", "music", "sports", "travel"}
     assert set(report["error_analysis"]["slices"]) == {"short", "long"}
     assert report["probe"]["n"] == N_PROBE and "few_shot" in report["baselines"]
@@ -352,9 +302,11 @@ class _ChatHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_endpoint_backend_matches_local(tiny: dict) -> None:
-    cfg = ev.load_config(str(tiny["config"]), None, {})
+    from generation import LocalBackend
+
+    cfg = ev.load_config("eval", tiny["config"])
     cfg.update(max_new_tokens=4, batch_size=8)
-    local = ev.LocalBackend(cfg)
+    local = LocalBackend(cfg)
     lock = threading.Lock()
 
     def serve(which: str, prompts: list) -> list[str]:
@@ -394,7 +346,8 @@ def test_endpoint_backend_matches_local(tiny: dict) -> None:
 
 @pytest.mark.parametrize("profile", [None, "smoke"])
 def test_shipped_eval_config_is_valid(profile: str | None) -> None:
-    cfg = ev.load_config(str(ROOT / "configs/eval.yaml"), profile, {})
+    cfg = ev.load_config("eval", ROOT / "configs/eval.yaml", profile)
+    assert ev.resolve_metrics(cfg, "configs/eval.yaml")
     assert cfg["primary_metric"] in cfg["metrics"] and cfg["gates"]
     assert any(g["op"] == "delta_ci_low>" for g in cfg["gates"])
     if profile:

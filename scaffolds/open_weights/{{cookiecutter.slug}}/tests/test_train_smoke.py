@@ -55,14 +55,25 @@ def test_trl_parser_accepts_config(path: Path) -> None:
 
 def test_patience_flag_is_removed_before_trl_parses() -> None:
     train = load_script("train")
-    patience, rest = train.pop_patience(
-        ["--config", "c.yaml", "--early_stopping_patience", "5", "--seed", "1"]
-    )
-    assert patience == 5 and rest == ["--config", "c.yaml", "--seed", "1"]
-    assert train.pop_patience(["--early_stopping_patience=2"]) == (2, [])
+    patience, rest = train.pop_flag(["--config", "c.yaml", "--early_stopping_patience", "5", "--seed", "1"],
+                                    train.PATIENCE_FLAG)
+    assert train.patience_of(patience, {}) == 5 and rest == ["--config", "c.yaml", "--seed", "1"]
+    assert train.pop_flag(["--early_stopping_patience=2"], train.PATIENCE_FLAG) == ("2", [])
     with pytest.raises(train.UserError, match="early_stopping_patience"):
-        train.pop_patience(["--early_stopping_patience", "zero"])
-    assert train.patience_from_config(["--config", str(ROOT / "configs" / "train.yaml")]) >= 1
+        train.patience_of("zero", {})
+    assert train.patience_of("0", {"early_stopping_patience": 3}) is None  # 0: off, whatever the file says
+    settings, path = train.ftplan_settings(["--config", str(ROOT / "configs" / "train.yaml")], None)
+    assert path == ROOT / "configs" / "ftplan.yaml" and train.patience_of(None, settings) >= 1
+
+
+def test_ftplan_config_is_checked(tmp_path: Path) -> None:
+    train = load_script("train")
+    bad = tmp_path / "ftplan.yaml"
+    bad.write_text("early_stopping_patienc: 3\n")
+    with pytest.raises(train.UserError, match=r"ftplan.yaml: early_stopping_patienc: is not a key"):
+        train.ftplan_settings([], str(bad))
+    with pytest.raises(train.UserError, match="--ftplan-config"):
+        train.ftplan_settings([], str(tmp_path / "absent.yaml"))
 
 
 def test_chat_row_becomes_prompt_completion() -> None:
@@ -100,12 +111,14 @@ def test_resume_skips_checkpoints_cut_short(tmp_path: Path) -> None:
     assert train.last_checkpoint(str(tmp_path)) == str(tmp_path / "checkpoint-4")
 
 
-def test_padding_free_opt_out_comment(tmp_path: Path) -> None:
+def test_padding_free_opt_out(tmp_path: Path) -> None:
     train = load_script("train")
-    assert train.padding_free_allowed(["--config", str(ROOT / "configs" / "train.yaml")])
-    off = tmp_path / "off.yaml"
-    off.write_text("# ftplan.padding_free: false\nmax_steps: 1\n")
-    assert not train.padding_free_allowed(["--config", str(off)])
+    settings, _ = train.ftplan_settings(["--config", str(ROOT / "configs" / "train.yaml")], None)
+    assert settings.get("padding_free", True)
+    off = tmp_path / "ftplan.yaml"
+    off.write_text("padding_free: false\n")
+    (tmp_path / "train.yaml").write_text("max_steps: 1\n")
+    assert train.ftplan_settings(["--config", str(tmp_path / "train.yaml")], None)[0]["padding_free"] is False
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,96 @@
+"""What every script shares: the one user-error type, schema-checked config loading, JSONL reading, the exit.
+
+A `UserError` is something the user can fix; its message is `file: key: what is wrong — how to fix`, printed
+without a traceback, exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import schemas
+
+
+class UserError(Exception):
+    """Bad input the user can fix: printed as `error: <message>`, exit code 1."""
+
+
+def load_config(kind: str, path: str | Path, profile: str | None = None) -> dict[str, Any]:
+    """Read and validate one config file (for eval with `profile` applied); every problem at once."""
+    problems = schemas.validate_file(kind, path, profile)
+    if problems:
+        raise UserError("\n".join(problems))
+    data, _ = schemas.read_yaml(Path(path))
+    return schemas.apply_profile(data, profile) if kind == "eval" else data
+
+
+def load_examples(path: str | Path, field: str) -> list[dict[str, Any]]:
+    """Chat or prompt/completion JSONL -> [{prompt: [messages], reference, slice}]; the reference is the answer."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{field}: cannot read {path} ({exc}) — check the path in the config") from None
+    examples = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{field}: {path} line {n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{where}: not JSON ({exc.msg}) — one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{where}: a JSON {type(row).__name__}, not an object (see data/FORMAT.md)")
+        if "messages" in row:
+            msgs = row["messages"]
+            if not isinstance(msgs, list) or not msgs or not isinstance(msgs[-1], dict) \
+                    or msgs[-1].get("role") != "assistant":
+                raise UserError(f"{where}: messages must end with the assistant turn (the reference)")
+            prompt, reference = msgs[:-1], msgs[-1].get("content")
+        elif "prompt" in row and "completion" in row:
+            prompt = row["prompt"] if isinstance(row["prompt"], list) else [{"role": "user", "content": row["prompt"]}]
+            comp = row["completion"]
+            reference = comp[-1].get("content") if isinstance(comp, list) and comp else comp
+        else:
+            raise UserError(f"{where}: needs `messages` or `prompt` + `completion` (see data/FORMAT.md)")
+        examples.append({"prompt": prompt, "reference": str(reference), "slice": row.get("slice"), "row": row})
+    if not examples:
+        raise UserError(f"{field}: {path} has no examples — add one JSON object per line")
+    return examples
+
+
+def data_files(named: dict[str, str | None]) -> tuple[list[str], list[str]]:
+    """(present, missing) lines for a dry run: each input file the step would read."""
+    present, missing = [], []
+    for field, path in named.items():
+        if path:
+            (present if Path(path).is_file() else missing).append(f"{field}: {path}")
+    return present, missing
+
+
+def report_dry_run(what: str, named: dict[str, str | None]) -> int:
+    """Print which inputs exist; missing data is reported, never fatal (exit 0)."""
+    present, missing = data_files(named)
+    print(f"dry run: {what} is valid; no model loaded")
+    for line in present:
+        print(f"  found    {line}")
+    for line in missing:
+        print(f"  missing  {line} — create it before the real run (see data/FORMAT.md)")
+    return 0
+
+
+def run(main: Callable[[], int | None]) -> None:
+    """Call a script's entry point and exit with its status; a UserError is one `error:` line per problem."""
+    try:
+        status = main()
+    except UserError as err:
+        print("\n".join(f"error: {line}" for line in str(err).splitlines()), file=sys.stderr)
+        status = 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        status = 130
+    sys.exit(status or 0)

@@ -1,0 +1,246 @@
+"""Generation backends of the evaluation, and the cache that makes an interrupted evaluation resumable.
+
+- LocalBackend: transformers on this machine; "tuned" is the base plus the PEFT adapter (or the folder of
+  a full fine-tune), evaluated on the same 4-bit base a QLoRA adapter was trained on.
+- EndpointBackend: any OpenAI-compatible /v1/chat/completions server (vLLM, a provider); the key is read
+  from the environment variable `api_key_env`, never stored.
+
+Both generate greedily; every answer is cached under a key of model, prompt and settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from common import UserError
+
+
+def seed_of(cfg: dict) -> int:
+    return int((cfg.get("statistics") or {}).get("seed", 0))
+
+
+class Cache:
+    """Append-only JSONL of generations; a line cut by a kill is ignored."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.data = path, {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                    self.data[row["key"]] = row["output"]
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
+
+    def put_many(self, items: dict[str, str]) -> None:
+        self.data.update(items)
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.writelines(json.dumps({"key": k, "output": v}) + "\n" for k, v in items.items())
+
+
+class LocalBackend:
+    """transformers generation; tuned = base + PEFT adapter, or the folder of a full fine-tune."""
+
+    def __init__(self, cfg: dict) -> None:
+        self.cfg, self.models, self.tok, self.peft = cfg, {}, None, False
+        self.adapter = Path(cfg["adapter"]) if cfg.get("adapter") else None
+        meta = {}
+        for name in ("run_metadata.json", "adapter_config.json"):
+            if self.adapter and (self.adapter / name).exists():
+                meta.update(json.loads((self.adapter / name).read_text(encoding="utf-8")))
+        self.qlora = meta.get("method") == "qlora" or bool(meta.get("load_in_4bit"))
+        self.full = bool(
+            self.adapter
+            and not (self.adapter / "adapter_config.json").exists()
+            and (self.adapter / "config.json").exists()
+        )
+        has_tok = self.adapter is not None and (self.adapter / "tokenizer_config.json").exists()
+        self.tok_src = str(self.adapter if has_tok else cfg["base_model"])  # the tokenizer training saved
+        self.tags = {
+            "base": f"{cfg['base_model']}|4bit={self.qlora}|tok={self.tok_src}",
+            "tuned": f"{cfg['base_model']}|{self._weights_digest()}|tok={self.tok_src}",
+        }
+
+    def _weights_digest(self) -> str:
+        """Identifies the tuned weights, so a retrained adapter is never served from the cache."""
+        if not self.adapter or not self.adapter.exists():
+            return "none"
+        adapter = sorted(self.adapter.glob("adapter_model.*"))
+        if adapter:
+            return hashlib.sha256(adapter[0].read_bytes()).hexdigest()[:16]
+        stamp = [
+            (f.name, f.stat().st_size, f.stat().st_mtime_ns)
+            for f in sorted(self.adapter.glob("*.safetensors"))
+        ]
+        return hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:16]
+
+    def _from_pretrained(self, path: str) -> Any:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if self.device == "cuda" else torch.float32}
+        if self.qlora:  # the adapter was trained against the 4-bit base: evaluate it on the same base
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=kwargs["dtype"],
+            )
+            if self.device != "cpu":  # bitsandbytes quantizes while placing the weights on the GPU
+                kwargs["device_map"] = {"": self.device}
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        except OSError as exc:
+            raise UserError(
+                f"base_model/adapter: cannot load {path} ({exc}) — pass a Hub id or a local "
+                "folder with --base-model / --adapter"
+            ) from None
+        return (model if self.qlora else model.to(self.device)).eval()
+
+    def load(self, which: str) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        if self.tok is None:
+            device = self.cfg.get("device") or "auto"
+            self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+            torch.manual_seed(seed_of(self.cfg))
+            try:
+                self.tok = AutoTokenizer.from_pretrained(self.tok_src)
+            except OSError as exc:
+                raise UserError(
+                    f"base_model: cannot load the tokenizer of {self.tok_src} ({exc})"
+                ) from None
+            if not self.tok.chat_template:
+                raise UserError(
+                    f"base_model: tokenizer of {self.tok_src} has no chat template — use an instruct "
+                    "model or add a chat_template to its tokenizer_config.json"
+                )
+            self.tok.padding_side = "left"  # decoder-only models continue from the right edge
+            if self.tok.pad_token is None:
+                self.tok.pad_token = self.tok.eos_token
+        if which in self.models:
+            return
+        if which == "tuned" and self.full:
+            self.models["tuned"] = self._from_pretrained(str(self.adapter))
+            return
+        if "base" not in self.models:
+            self.models["base"] = self._from_pretrained(self.cfg["base_model"])
+        if which == "tuned":
+            from peft import PeftModel
+
+            if not self.adapter or not (self.adapter / "adapter_config.json").exists():
+                raise UserError(
+                    f"adapter: no PEFT adapter in {self.adapter} — train first or pass --adapter DIR"
+                )
+            # PEFT injects the adapter into the base in place; base answers then run with it disabled
+            self.models["tuned"] = PeftModel.from_pretrained(self.models["base"], str(self.adapter)).eval()
+            self.models["base"], self.peft = self.models["tuned"], True
+
+    def generate(self, which: str, prompts: list[list[dict]]) -> list[str]:
+        import torch
+
+        self.load(which)
+        model = self.models[which]
+        texts = [self.tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+        enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        off = model.disable_adapter() if self.peft and which == "base" else contextlib.nullcontext()
+        with torch.no_grad(), off:
+            out = model.generate(
+                **enc,
+                do_sample=False,
+                max_new_tokens=int(self.cfg["max_new_tokens"]),
+                pad_token_id=self.tok.pad_token_id,
+            )
+        return self.tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+class EndpointBackend:
+    """An OpenAI-compatible /v1/chat/completions server; the key is read from the env, never stored."""
+
+    def __init__(self, cfg: dict) -> None:
+        self.cfg, url = cfg, cfg["endpoint"].rstrip("/")
+        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
+        self.names = {"base": cfg["base_model"], "tuned": cfg.get("endpoint_model")}
+        self.tags = {k: f"endpoint|{self.url}|{v}" for k, v in self.names.items()}
+        self.key = os.environ.get(str(cfg.get("api_key_env") or "OPENAI_API_KEY"), "")
+
+    def _one(self, model: str, messages: list[dict]) -> str:
+        body = {
+            "model": model,
+            "messages": messages,
+            "temperature": 0,
+            "max_tokens": int(self.cfg["max_new_tokens"]),
+            "seed": seed_of(self.cfg),
+        }
+        headers = {
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {self.key}"} if self.key else {}),
+        }
+        req = urllib.request.Request(self.url, json.dumps(body).encode(), headers)
+        try:
+            with urllib.request.urlopen(req, timeout=float(self.cfg.get("endpoint_timeout_s", 120))) as resp:
+                return json.loads(resp.read())["choices"][0]["message"]["content"] or ""
+        except (urllib.error.URLError, TimeoutError, KeyError, IndexError, json.JSONDecodeError) as exc:
+            raise UserError(
+                f"--endpoint: {self.url} with model {model!r} failed ({exc}) — check the URL, the model "
+                f"name and the key in ${self.cfg.get('api_key_env') or 'OPENAI_API_KEY'}"
+            ) from None
+
+    def load(self, which: str) -> None:
+        if not self.names[which]:
+            raise UserError("--endpoint-model: name the tuned model served by the endpoint")
+
+    def generate(self, which: str, prompts: list[list[dict]]) -> list[str]:
+        with ThreadPoolExecutor(max_workers=max(1, len(prompts))) as pool:
+            return list(pool.map(lambda p: self._one(self.names[which], p), prompts))
+
+
+def run_pass(
+    backend: Any, which: str, prompts: list[list[dict]], cache: Cache, cfg: dict, timings: dict, name: str
+) -> list[str]:
+    """Generate for every prompt not yet in the cache, batch by batch, saving each batch."""
+    settings = json.dumps({"max_new_tokens": cfg["max_new_tokens"], "greedy": True})
+    keys = [
+        hashlib.sha256(
+            f"{backend.tags[which]}|{json.dumps(p, sort_keys=True)}|{settings}".encode()
+        ).hexdigest()
+        for p in prompts
+    ]
+    todo = [i for i, k in enumerate(keys) if k not in cache.data]
+    loaded = time.perf_counter()
+    if todo:
+        backend.load(which)  # model loading is timed apart from generation
+    start, bs = time.perf_counter(), int(cfg["batch_size"])
+    for s in range(0, len(todo), bs):
+        chunk = todo[s : s + bs]
+        cache.put_many(
+            dict(
+                zip(
+                    [keys[i] for i in chunk],
+                    backend.generate(which, [prompts[i] for i in chunk]),
+                    strict=True,
+                )
+            )
+        )
+    secs = time.perf_counter() - start
+    timings[name] = {
+        "generated": len(todo),
+        "cached": len(prompts) - len(todo),
+        "load_seconds": round(start - loaded, 3),
+        "seconds": round(secs, 3),
+        "examples_per_s": round(len(todo) / secs, 3) if todo and secs else None,
+    }
+    return [cache.data[k] for k in keys]
+

@@ -1,0 +1,242 @@
+"""The built-in metrics: the only table of metric implementations in this repository.
+
+Each metric turns every (prediction, reference) pair into a small vector of counts, and its score is a
+function of the *sum* of those vectors. A per-item metric's vector is its score (summed, then divided by n);
+a corpus metric (macro-F1, field-F1, chrF) keeps the counts it needs. Summing is what lets scripts/stats.py
+bootstrap and permute with one matrix product instead of recomputing each metric thousands of times.
+
+The names are exactly the `builtin: true` metrics of ftplan's configs/tasks.yaml; any other metric named in
+configs/eval.yaml is a user metric (scripts/user_metrics.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+CHRF_CHAR_ORDER, CHRF_BETA = 6, 2  # chrF defaults of sacrebleu (Popovic 2015, WMT)
+
+
+def norm_label(text: str) -> str:
+    """The first line, without a final full stop, lowercased: how a label answer is compared."""
+    lines = text.strip().splitlines()
+    return lines[0].strip().strip(".").lower() if lines else ""
+
+
+def macro_f1(pairs: list[tuple[str, str]], labels: list[str] | None = None) -> float:
+    """Unweighted mean of per-label F1 over the configured label set (or the gold labels without one)."""
+    classes = sorted(set(labels) if labels else {g for g, _ in pairs})
+    f1s = []
+    for c in classes:
+        tp = sum(1 for g, p in pairs if g == c and p == c)
+        fp = sum(1 for g, p in pairs if g != c and p == c)
+        fn = sum(1 for g, p in pairs if g == c and p != c)
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return sum(f1s) / len(f1s) if f1s else 0.0
+
+
+def rouge_l(hyp: str, ref: str) -> float:
+    """ROUGE-L F1 from the longest common subsequence of lowercase word tokens (Lin 2004, ACL workshop)."""
+    h, r = re.findall(r"\w+", hyp.lower()), re.findall(r"\w+", ref.lower())
+    if not h or not r:
+        return float(h == r)
+    prev = [0] * (len(r) + 1)
+    for tok in h:
+        cur = [0]
+        for j, rt in enumerate(r):
+            cur.append(prev[j] + 1 if tok == rt else max(prev[j + 1], cur[j]))
+        prev = cur
+    lcs = prev[-1]
+    return 0.0 if lcs == 0 else 2 * lcs / (len(h) + len(r))
+
+
+def chrf_stats(hyp: str, ref: str) -> list[int]:
+    """Character n-gram (hyp count, ref count, matches) for n = 1..6, whitespace removed (sacrebleu)."""
+    h, r = "".join(hyp.split()), "".join(ref.split())
+    stats = []
+    for n in range(1, CHRF_CHAR_ORDER + 1):
+        hc = Counter(h[i : i + n] for i in range(len(h) - n + 1))
+        rc = Counter(r[i : i + n] for i in range(len(r) - n + 1))
+        stats += [sum(hc.values()), sum(rc.values()), sum((hc & rc).values())]
+    return stats
+
+
+def chrf_from_sums(total: np.ndarray) -> np.ndarray:
+    """Corpus chrF (beta 2) from summed statistics (..., 18); per-order F averaged as sacrebleu 2.x does."""
+    t = np.asarray(total, dtype=float).reshape(*np.shape(total)[:-1], CHRF_CHAR_ORDER, 3)
+    n_hyp, n_ref, n_match = t[..., 0], t[..., 1], t[..., 2]
+    used = (n_hyp > 0) & (n_ref > 0)
+    p = np.divide(n_match, n_hyp, out=np.zeros_like(n_match), where=used)
+    r = np.divide(n_match, n_ref, out=np.zeros_like(n_match), where=used)
+    b2 = CHRF_BETA**2
+    denom = b2 * p + r
+    f = np.divide((1 + b2) * p * r, denom, out=np.zeros_like(denom), where=denom > 0)
+    orders = used.sum(axis=-1)
+    return np.divide(f.sum(axis=-1), orders, out=np.zeros(orders.shape), where=orders > 0)
+
+
+def chrf(stats: list[list[int]]) -> float:
+    """Corpus chrF from per-example chrf_stats."""
+    total = np.sum(np.asarray(stats, dtype=float), axis=0) if stats else np.zeros(3 * CHRF_CHAR_ORDER)
+    return float(chrf_from_sums(total))
+
+
+def parse_json(text: str) -> Any:
+    """The answer as JSON (a ```json fence allowed), or None."""
+    text = text.strip()
+    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, re.DOTALL)
+    try:
+        return json.loads(fenced.group(1) if fenced else text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+
+
+def flat_fields(obj: Any, prefix: str = "") -> set[tuple[str, str]]:
+    """The (dotted path, value) pairs of every leaf of a JSON value."""
+    if isinstance(obj, dict):
+        return {kv for k, v in obj.items() for kv in flat_fields(v, f"{prefix}{k}.")}
+    if isinstance(obj, list):
+        return {kv for i, v in enumerate(obj) for kv in flat_fields(v, f"{prefix}{i}.")}
+    return {(prefix.rstrip("."), json.dumps(obj).lower())}
+
+
+def field_counts(hyp: str, ref: str) -> tuple[int, int, int]:
+    """(true positive, false positive, false negative) leaf fields of the answer against the reference."""
+    gold, pred = flat_fields(parse_json(ref)), parse_json(hyp)
+    pred_f = flat_fields(pred) if pred is not None else set()
+    return len(gold & pred_f), len(pred_f - gold), len(gold - pred_f)
+
+
+def field_accuracy(hyp: str, ref: str) -> float:
+    """Share of the reference's leaf fields the answer gets exactly right (1.0 for an empty reference)."""
+    gold = parse_json(ref)
+    fields = flat_fields(gold) if isinstance(gold, (dict, list)) and gold else set()
+    if not fields:
+        return float(parse_json(hyp) == gold)
+    pred = parse_json(hyp)
+    return len(fields & (flat_fields(pred) if pred is not None else set())) / len(fields)
+
+
+def exact(hyp: str, ref: str, task: str) -> float:
+    """Equal after whitespace normalisation; for extraction, equal as JSON."""
+    if task == "extraction":
+        pr = parse_json(ref)
+        if pr is not None:
+            return float(parse_json(hyp) == pr)
+    return float(" ".join(hyp.split()) == " ".join(ref.split()))
+
+
+def f1_from_sums(t: np.ndarray, empty: float) -> np.ndarray:
+    tp, fp, fn = t[..., 0], t[..., 1], t[..., 2]
+    denom = 2 * tp + fp + fn
+    return np.divide(2 * tp, denom, out=np.full(denom.shape, empty, dtype=float), where=denom > 0)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """vectors(preds, refs, cfg, rows) -> (n, d) counts; value(sums (..., d), n) -> score(s).
+
+    rows: the held-out JSONL rows (user metrics read them); cfg: the eval config (labels, task_type).
+    """
+
+    name: str
+    kind: str  # per_item | corpus
+    test: str  # the paired test when eval.yaml names none: mcnemar (right/wrong) or sign_flip
+    vectors: Callable[[list[str], list[str], dict, list[dict]], np.ndarray]
+    value: Callable[[np.ndarray, int], np.ndarray]
+    description: str
+
+
+def per_item(name: str, test: str, score: Callable[[str, str, dict], float], description: str) -> Metric:
+    def vectors(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
+        return np.array([score(h, r, cfg) for h, r in zip(preds, refs, strict=True)], dtype=float).reshape(-1, 1)
+
+    return Metric(name, "per_item", test, vectors, lambda s, n: np.asarray(s)[..., 0] / max(n, 1), description)
+
+
+def _macro_f1_vectors(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
+    gold = [norm_label(r) for r in refs]
+    classes = sorted({norm_label(x) for x in cfg.get("labels") or []} or set(gold))
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(refs), len(classes), 3))
+    for row, (g, h) in enumerate(zip(gold, preds, strict=True)):
+        p = norm_label(h)
+        if g == p and g in index:
+            out[row, index[g], 0] = 1
+            continue
+        if p in index:
+            out[row, index[p], 1] = 1
+        if g in index:
+            out[row, index[g], 2] = 1
+    return out.reshape(len(refs), -1)
+
+
+def _macro_f1_value(sums: np.ndarray, n: int) -> np.ndarray:
+    s = np.asarray(sums, dtype=float)
+    per_class = f1_from_sums(s.reshape(*s.shape[:-1], -1, 3), 0.0)
+    return per_class.mean(axis=-1) if per_class.shape[-1] else np.zeros(per_class.shape[:-1])
+
+
+def _counts(fn: Callable[[str, str], Any]) -> Callable[[list[str], list[str], dict, list[dict]], np.ndarray]:
+    def vectors(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
+        rows = [fn(h, r) for h, r in zip(preds, refs, strict=True)]
+        return np.asarray(rows, dtype=float).reshape(len(rows), -1)
+
+    return vectors
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        per_item("accuracy", "mcnemar", lambda h, r, c: float(norm_label(h) == norm_label(r)),
+                 "share of answers equal to the reference label"),
+        Metric("macro_f1", "corpus", "sign_flip", _macro_f1_vectors, _macro_f1_value,
+               "F1 per label averaged over the full label set"),
+        Metric("field_f1", "corpus", "sign_flip", _counts(field_counts),
+               lambda s, n: f1_from_sums(np.asarray(s, dtype=float), 1.0),
+               "micro-F1 over the (field, value) pairs of the JSON answer"),
+        per_item("field_accuracy", "sign_flip", lambda h, r, c: field_accuracy(h, r),
+                 "share of the reference's fields the JSON answer gets exactly right"),
+        per_item("exact_match", "mcnemar", lambda h, r, c: exact(h, r, str(c.get("task_type", ""))),
+                 "answer equal to the reference after whitespace normalisation"),
+        per_item("json_validity", "mcnemar", lambda h, r, c: float(parse_json(h) is not None),
+                 "answer parses as JSON"),
+        per_item("rouge_l", "sign_flip", lambda h, r, c: rouge_l(h, r),
+                 "ROUGE-L F-measure (longest common subsequence of tokens)"),
+        Metric("chrf", "corpus", "sign_flip", _counts(chrf_stats), lambda s, n: chrf_from_sums(s),
+               "chrF (character n-gram F-score, beta 2, sacrebleu's defaults)"),
+    )
+}
+
+
+def user_metric(name: str, fn: Callable[[str, str, dict], float], test: str) -> Metric:
+    """A metric from scripts/user_metrics.py: fn(prediction, reference, example row), averaged per item."""
+
+    def vectors(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
+        scores = []
+        for i, (h, r) in enumerate(zip(preds, refs, strict=True)):
+            value = fn(h, r, rows[i] if i < len(rows) else {})
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise TypeError(f"{name}: score() returned {value!r} for example {i + 1}; return a number")
+            scores.append(float(value))
+        return np.array(scores, dtype=float).reshape(-1, 1)
+
+    return Metric(name, "per_item", test, vectors, lambda s, n: np.asarray(s)[..., 0] / max(n, 1),
+                  "the user's own metric (scripts/user_metrics.py)")
+
+
+def score(metric: Metric, preds: list[str], refs: list[str], cfg: dict, rows: list[dict] | None = None) -> float:
+    """The metric over a whole set."""
+    v = metric.vectors(preds, refs, cfg, rows or [])
+    return float(metric.value(v.sum(axis=0), len(refs)))
+
+
+def per_example(vectors: Any, metric: Metric) -> list[float]:
+    """Each example's own score from its count vector (a corpus metric computed on that example alone)."""
+    return [float(x) for x in np.atleast_1d(metric.value(np.asarray(vectors), 1))]
