@@ -166,7 +166,6 @@ def test_user_gpu_is_planned_on(tmp_path: Path) -> None:
     assert listing.exit_code == 0 and "RTX-A6000" in listing.stdout
 
 
-@pytest.mark.xfail(reason="answers still map 'A10' to A10G until package A removes its alias table", strict=False)
 def test_user_a10_is_not_replaced_by_the_bundled_a10g_in_the_plan(tmp_path: Path) -> None:
     write(tmp_path / "cat", "gpus.yaml", {"entries": _gpus(id="A10", name="NVIDIA A10 24GB")})
     res = plan(tmp_path / "cat", _local_answers(tmp_path, "A10"), "--format", "json")
