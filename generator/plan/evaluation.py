@@ -10,18 +10,8 @@ from __future__ import annotations
 import math
 
 from generator.plan.inputs import Inputs
-from generator.plan.records import Evaluation, Gate
-
-METRICS = {
-    "classification": ["accuracy", "macro_f1"],
-    "extraction": ["field_f1", "exact_match", "json_validity"],
-    "summarization": ["rouge_l", "chrf"],
-    "generation": ["rouge_l", "chrf"],
-    "chat": ["rouge_l", "chrf"],
-    "qa": ["exact_match", "rouge_l", "chrf"],
-    "translation": ["chrf", "rouge_l"],
-    "code": ["exact_match", "chrf"],
-}
+from generator.plan.records import Assumption, Evaluation, Gate, MetricDefinition, Statistics
+from generator.tasks import MetricDef, load_tasks
 
 
 def z(p: float) -> float:
@@ -50,13 +40,41 @@ def target_delta(inp: Inputs) -> tuple[float, str]:
     return d, inp.settings.source("evaluation.default_delta")
 
 
+def _comparison(stats: Statistics, defs: list[MetricDef]) -> str:
+    """The statistics the generated evaluation runs, per metric, exactly as configs/tasks.yaml assigns them."""
+    mcnemar = [d.name for d in defs if d.test == "mcnemar"]
+    sign_flip = [d.name for d in defs if d.test != "mcnemar"]
+    tests = []
+    if mcnemar:
+        tests.append(f"by McNemar's test (exact binomial below {stats.mcnemar_exact_below} discordant pairs) for "
+                     + ", ".join(mcnemar))
+    if sign_flip:
+        tests.append(f"by a paired sign-flip permutation test ({stats.permutation_resamples:,} permutations) for "
+                     + ", ".join(sign_flip))
+    return ("Zero-shot and few-shot prompting of the base model, the base model and the tuned model all answer "
+            f"the same frozen held-out items; per item d = tuned - base, {stats.confidence:.0%} CI by paired "
+            f"bootstrap ({stats.bootstrap_resamples:,} resamples, seed {stats.seed}), p-value "
+            + "; ".join(tests) + ".")
+
+
 def plan_evaluation(inp: Inputs) -> Evaluation:
     f, s = inp.facts, inp.settings
-    metrics = METRICS[f.task_type]
-    primary = f.metric if f.metric in metrics else metrics[0]
-    if f.metric and f.metric not in metrics:
-        metrics = [f.metric, *metrics]
-        primary = f.metric
+    tasks = load_tasks()
+    task = tasks.task(f.task_type)
+    metrics = list(task.metrics)
+    primary = metrics[0]
+    if f.metric:
+        named = tasks.canonical_metric(f.metric)
+        primary = named
+        if named not in metrics:
+            metrics = [named, *metrics]
+    defs = [tasks.metric(m) for m in metrics]
+    for d in defs:
+        if not d.builtin:
+            inp.assumptions.append(Assumption(
+                field="facts.metric", value=d.name, kind="warning",
+                how=f"{d.name} has no built-in implementation: write score() in scripts/user_metrics.py "
+                    "(evaluate.py --dry-run fails naming it until then)"))
     alpha, power = float(s.value("evaluation.alpha")), float(s.value("evaluation.power"))
     delta, delta_why = target_delta(inp)
     disc = float(s.value("evaluation.discordance_rate"))
@@ -75,15 +93,24 @@ def plan_evaluation(inp: Inputs) -> Evaluation:
     max_drop = float(s.value("evaluation.forgetting_max_drop"))
     gates.append(Gate(metric="forgetting_probe", op="drop<=", threshold=max_drop,
                       reason=s.source("evaluation.forgetting_max_drop")))
-    stat = ("McNemar's test (exact binomial when discordant pairs < 25)" if primary in ("accuracy", "exact_match")
-            else "a paired bootstrap")
+    stats = Statistics(confidence=float(s.value("evaluation.confidence")),
+                       bootstrap_resamples=int(s.value("evaluation.bootstrap_resamples")),
+                       permutation_resamples=int(s.value("evaluation.permutation_resamples")),
+                       mcnemar_exact_below=int(s.value("evaluation.mcnemar_exact_below")),
+                       seed=int(s.value("hyperparameters.seed")))
+    user = [d.name for d in defs if not d.builtin]
+    comparison = _comparison(stats, defs)
+    if user:
+        comparison += (" " + ", ".join(user) + " has no built-in implementation: write score() in "
+                       "scripts/user_metrics.py.")
     return Evaluation(
         metrics=metrics, primary_metric=primary, heldout_size=n, heldout_size_formula=formula,
-        comparison=(f"Zero-shot and few-shot prompting of the base model, the base model and the tuned model "
-                    f"all answer the same frozen held-out items; per item d = tuned - base, 95% CI by paired "
-                    f"bootstrap ({s.value('evaluation.bootstrap_resamples')} resamples), p-value by {stat}."),
+        comparison=comparison,
         forgetting_probe=("A small general-capability set (arithmetic, facts, instructions; "
                           "data/forgetting_probe.jsonl, replaceable) scored before and after tuning: the drop "
                           f"must stay within {max_drop:.0%}."),
         gates=gates, baseline_score=f.baseline_score, target_score=f.target_score,
+        metric_definitions=[MetricDefinition(name=d.name, builtin=d.builtin, kind=d.kind, test=d.test,
+                                             description=d.description) for d in defs],
+        statistics=stats, max_new_tokens=task.max_new_tokens, few_shot_k=int(s.value("evaluation.few_shot_k")),
     )

@@ -279,6 +279,26 @@ class Gate(Model):
     reason: str
 
 
+class MetricDefinition(Model):
+    """One metric of the plan, as configs/tasks.yaml defines it; builtin false: the user's scripts/user_metrics.py."""
+
+    name: str
+    builtin: bool
+    kind: str
+    test: str
+    description: str
+
+
+class Statistics(Model):
+    """The paired statistics the generated evaluation runs (planning.yaml evaluation.*); STRATEGY.md quotes them."""
+
+    confidence: float
+    bootstrap_resamples: int
+    permutation_resamples: int
+    mcnemar_exact_below: int
+    seed: int
+
+
 class Evaluation(Model):
     metrics: list[str]
     primary_metric: str
@@ -289,6 +309,10 @@ class Evaluation(Model):
     gates: list[Gate]
     baseline_score: float | None
     target_score: float | None
+    metric_definitions: list[MetricDefinition]
+    statistics: Statistics
+    max_new_tokens: int
+    few_shot_k: int
 
 
 class Stage(Model):
