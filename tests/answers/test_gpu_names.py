@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from generator.answers import parse_answers
-from generator.catalog import GpuEntry, load_catalog
+from generator.catalog import load_catalog
 from generator.cli import app
 from generator.plan import build_plan
 from generator.plan.settings import load_settings
@@ -29,13 +29,6 @@ def test_answers_keep_the_gpu_name_as_written() -> None:
     assert unknown.answers.facts.gpu == "MI300X" and unknown.adjustments == []
 
 
-# Until the catalog's GPU entries carry aliases (package B), only exact and case-folded ids resolve.
-NEEDS_ALIASES = pytest.mark.xfail(
-    "aliases" not in GpuEntry.model_fields, reason="needs B's Catalog.gpu alias resolution", strict=True
-)
-
-
-@NEEDS_ALIASES
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
