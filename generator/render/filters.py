@@ -27,8 +27,26 @@ def comment(value: Any) -> str:
     return _CONTROL.sub("", _BREAKS.sub(" ", str(value))).strip()
 
 
+def _float(x: float) -> str:
+    """A float YAML 1.1 (PyYAML, TRL's parser) reads back as a float: `2e-05` is a string there, `2.0e-05` is not."""
+    text = json.dumps(x, allow_nan=False)
+    if "e" in text and "." not in text.split("e")[0]:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}.0e{exp}"
+    if "e" in text and text.split("e")[1][0] not in "+-":
+        text = text.replace("e", "e+")
+    return text
+
+
 def yaml_value(value: Any) -> str:
-    """A YAML (flow) value equal to `value` whatever its characters: ASCII-escaped JSON."""
+    """A YAML (flow) value equal to `value` whatever its characters: ASCII-escaped JSON, floats written so that
+    YAML 1.1 reads them as floats."""
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{yaml_value(str(k))}: {yaml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_value(v) for v in value) + "]"
     return json.dumps(value, ensure_ascii=True, allow_nan=False)
 
 

@@ -1,13 +1,12 @@
 """The plan <-> TRL config mapping, both ways: configs/train.yaml and configs/smoke.yaml are written from it,
 and `ftplan check` reads a user's train.yaml back into plan/fit.py's inputs through the same table.
 
-Every line is `key: value  # reason`: the value through the `yaml` filter's serialiser (with floats kept as
-YAML floats), the reason through the `comment` filter, so no plan or catalog text can add a key.
+Every line is `key: value  # reason`: the value through the `yaml` filter's serialiser, the reason through
+the `comment` filter, so no plan or catalog text can add a key.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,26 +38,13 @@ def estimator_optimizer(optim: str) -> str:
     return {"sgd": "sgd", "adafactor": "adafactor"}.get(optim, "adamw")
 
 
-def value(v: Any) -> str:
-    """`yaml_value`, except that a float always reads back as a float (YAML 1.1 wants a dot: 2e-05 is a
-    string to PyYAML and to TRL's parser, 2.0e-05 is a float)."""
-    if isinstance(v, float) and not isinstance(v, bool):
-        text = repr(v)
-        if "e" in text and "." not in text.split("e")[0]:
-            mantissa, exp = text.split("e")
-            text = f"{mantissa}.0e{exp}"
-        json.loads(text)  # still valid JSON (and so YAML flow syntax)
-        return text
-    return yaml_value(v)
-
-
 def lines(sections: Iterable[Section]) -> str:
     out: list[str] = []
     for title, entries in sections:
         out.append("")
         out.append(f"# --- {title} " + "-" * max(3, 100 - len(title)))
         for key, v, reason in entries:
-            out.append(f"{key}: {value(v)}" + (f"  # {comment(reason)}" if reason else ""))
+            out.append(f"{key}: {yaml_value(v)}" + (f"  # {comment(reason)}" if reason else ""))
     return "\n".join(out) + "\n"
 
 
