@@ -723,6 +723,8 @@ def load_catalog(extra_dirs: Sequence[Path | str] = ()) -> Catalog:
     `aliases:` keeps the bundled spellings. A user id always wins over a bundled alias (a user `A10` is that
     GPU, not A10G). Every problem in every file is reported at once as `file: entries[i].field: message`.
     """
+    if isinstance(extra_dirs, str | Path):  # one folder, not a sequence of one-letter names
+        extra_dirs = [extra_dirs]
     catalog = _bundled()
     if not extra_dirs:
         return catalog

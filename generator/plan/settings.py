@@ -130,7 +130,8 @@ def _validate(data: dict, bundled: Path, users: list[tuple[Path, dict]], bundled
 
 def load_settings(extra_dirs: Sequence[Path | str] = ()) -> Settings:
     """The bundled planning.yaml with each user folder's planning.yaml merged over it, validated."""
-    return _load(tuple(Path(d) for d in extra_dirs))
+    folders = [extra_dirs] if isinstance(extra_dirs, str | Path) else extra_dirs
+    return _load(tuple(Path(d) for d in folders))
 
 
 @functools.lru_cache(maxsize=8)
