@@ -169,6 +169,22 @@ def jsonl(rows: list[dict]) -> bytes:
     return "".join(json.dumps(r["example"], ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
 
 
+def label_counts(splits: dict[str, list[dict]], classes: bool, warnings: list[str]
+                 ) -> tuple[list[str], dict[str, dict]]:
+    """The label set found in the data and its counts per split; a label missing from a split is a warning."""
+    from data_format import MAX_LABELS
+
+    label_set = sorted({r["label"] for rs in splits.values() for r in rs if r["label"] is not None})
+    if classes and len(label_set) > MAX_LABELS:
+        raise UserError(f"labels: auto found {len(label_set)} distinct answers, more than a label set "
+                        f"({MAX_LABELS}) — set `labels: null` in configs/data.yaml for a generation task")
+    per_split = {s: dict(sorted(collections.Counter(r["label"] for r in rs).items())) for s, rs in splits.items()}
+    for s in ("train", "heldout") if label_set else ():
+        if missing := [lab for lab in label_set if lab not in per_split[s]]:
+            warnings.append(f"{s} lacks {len(missing)} label(s) {missing[:10]}: collect more of them")
+    return label_set, per_split
+
+
 def main(cfg: dict[str, Any]) -> int:
     """Read, convert, deduplicate, split and write (or, with dry_run, only report); return the exit status."""
     from split_data import drop_duplicates, drop_heldout_copies, split, token_stats
@@ -197,17 +213,7 @@ def main(cfg: dict[str, Any]) -> int:
                "if the answers are free text") if pool and cfg["labels"] is not None and not cfg["heldout"] \
             else "too few to split — add data"
         raise UserError(f"{len(pool)} example(s) left after removing duplicates; {why}")
-    label_set = sorted({r["label"] for rs in splits.values() for r in rs if r["label"] is not None})
-    from data_format import MAX_LABELS
-
-    if cfg["labels"] is not None and len(label_set) > MAX_LABELS:
-        raise UserError(f"labels: auto found {len(label_set)} distinct answers, more than a label set "
-                        f"({MAX_LABELS}) — set `labels: null` in configs/data.yaml for a generation task")
-    per_split = {s: dict(sorted(collections.Counter(r["label"] for r in rs).items())) for s, rs in splits.items()}
-    if label_set:
-        for s in ("train", "heldout"):
-            if missing := [lab for lab in label_set if lab not in per_split[s]]:
-                warnings.append(f"{s} lacks {len(missing)} label(s) {missing[:10]}: collect more of them")
+    label_set, per_split = label_counts(splits, cfg["labels"] is not None, warnings)
     planned = cfg["planned_heldout_size"]
     if planned and len(splits["heldout"]) < planned:
         warnings.append(f"held-out has {len(splits['heldout'])} examples; the plan sized it at {planned} to detect "

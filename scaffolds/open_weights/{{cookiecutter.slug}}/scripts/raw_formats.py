@@ -168,9 +168,9 @@ def _read_hf(source: str, hub: bool) -> Iterator[tuple[str, Any]]:
             data = datasets.load_dataset(source)
     except Exception as exc:  # noqa: BLE001 - the loader's many failure types all mean: cannot read it
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        raise ValueError(f"{source}: cannot load it as a Hugging Face dataset ({reason}) — check the name or "
-                         "folder (a Hub dataset needs the network, or HF_DATASETS_OFFLINE=1 and the cache)") \
-            from None
+        what = "no such file or folder here, and as a Hugging Face Hub dataset" if hub else "as a dataset folder"
+        raise ValueError(f"{source}: {what} it cannot be loaded ({reason}) — check the path or name (a Hub "
+                         "dataset needs the network, or HF_DATASETS_OFFLINE=1 and the cache)") from None
     splits = data.items() if isinstance(data, dict) else [(None, data)]
     for split, part in splits:
         label = f"{source} [{split}]" if split else source

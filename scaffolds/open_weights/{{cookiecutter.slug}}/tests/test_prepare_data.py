@@ -28,7 +28,7 @@ from common import UserError  # noqa: E402
 WORDS = ("printer invoice login refund crash password export slow billing account upgrade cancel shipping api "
          "token report dashboard mobile webhook timeout sso seat license renewal csv import sync").split()
 SHAPES = ("messages", "sharegpt", "prompt_completion", "input_output", "alpaca")
-FILE_TYPES = ("jsonl", "json", "json_data", "csv", "tsv", "parquet", "hf_folder")
+FILE_TYPES = ("jsonl", "json", "json_data", "csv", "tsv", "parquet", "hf_folder", "hf_files")
 
 
 def sentence(rng: random.Random, n: int = 14) -> str:
@@ -72,6 +72,10 @@ def write(path: Path, kind: str, rows: list[dict]) -> Path:
     elif kind == "hf_folder":
         datasets = pytest.importorskip("datasets", reason="Hugging Face datasets is not installed")
         datasets.Dataset.from_list(rows).save_to_disk(str(path))
+    elif kind == "hf_files":  # a folder of data files: read through datasets.load_dataset(folder)
+        pytest.importorskip("datasets", reason="Hugging Face datasets is not installed")
+        path.mkdir()
+        write(path / "train.jsonl", "jsonl", rows)
     return path
 
 
@@ -128,7 +132,7 @@ def tickets(tmp_path: Path, n: int = 700, queues: int = 14) -> Path:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_shape_and_file_type_converts_to_chat(tmp_path: Path, shape: str, kind: str) -> None:
     expected = pairs(40)
-    raw = write(tmp_path / f"raw.{kind.split('_')[0]}" if kind != "hf_folder" else tmp_path / "raw_ds", kind,
+    raw = write(tmp_path / (f"raw.{kind.split('_')[0]}" if not kind.startswith("hf") else "raw_ds"), kind,
                 [record(shape, u, a) for u, a in expected])
     code, err = prepare(tmp_path, str(raw), "--out", "out", labels=None, system="Answer the customer.")
     assert code == 0, err
@@ -323,3 +327,37 @@ def test_cli_prints_one_error_line_per_problem_without_traceback(tmp_path: Path)
                            str(config(tmp_path))], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: missing.csv: not found")
+
+
+def test_a_fixed_label_list_rejects_other_answers(tmp_path: Path) -> None:
+    rows = [{"body": u, "queue": "billing" if i % 2 else "bug"} for i, (u, _) in enumerate(pairs(20))]
+    rows[6]["queue"] = "billling"
+    raw = write(tmp_path / "raw.jsonl", "jsonl", rows)
+    code, err = prepare(tmp_path, str(raw), "--input-field", "body", "--output-field", "queue",
+                        labels=["billing", "bug"])
+    assert code == 1 and f"{raw} line 7: label 'billling' is not one of" in err
+
+
+def make_tokenizer(folder: Path) -> Path:
+    """A word-level tokenizer with a chat template, saved like a model's (no download)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(["[UNK]", "<|user|>", "<|assistant|>", "<|end|>", *WORDS])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="<|end|>")
+    fast.chat_template = "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} <|end|> {% endfor %}"
+    fast.save_pretrained(str(folder))
+    return folder
+
+
+def test_token_counts_use_the_configured_tokenizer(tmp_path: Path) -> None:
+    pytest.importorskip("transformers", reason="transformers is not installed")
+    tok = make_tokenizer(tmp_path / "tok")
+    raw = write(tmp_path / "raw.jsonl", "jsonl", [record("input_output", u, a) for u, a in pairs(40)])
+    code, err = prepare(tmp_path, str(raw), "--out", "out", labels=None, tokenizer=str(tok))
+    assert code == 0, err
+    tokens = json.loads((tmp_path / "out/manifest.json").read_text(encoding="utf-8"))["tokens"]
+    assert tokens["method"] == f"tokenizer {tok}"
+    assert tokens["train"]["max"] == tokens["train"]["p50"] > 20  # 20 words, markers, the numbered prefixes
