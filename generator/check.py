@@ -168,7 +168,7 @@ def _fit(plan: dict[str, Any], inputs: dict[str, Any]) -> Any:
     return fit(arch, gpu, method=inputs["method"], seq_len=int(inputs["seq_len"]),
                micro_batch=int(inputs["micro_batch"]), grad_ckpt=bool(inputs["grad_ckpt"]),
                lora_r=int(inputs["lora_r"]), targets=tuple(inputs["targets"]), optimizer=inputs["optimizer"],
-               gpu_count=int(inputs["gpu_count"]), strategy=str(inputs["strategy"]), tokens=float(inputs["tokens"]),
+               gpu_count=int(inputs["gpu_count"]), strategy=inputs["strategy"], tokens=float(inputs["tokens"]),
                headroom=float(inputs["headroom"]))
 
 

@@ -15,12 +15,13 @@ from generator.plan.decision import decide
 from generator.plan.evaluation import plan_evaluation
 from generator.plan.inputs import Inputs
 from generator.plan.provider import hosted_baseline, hosted_tuning, hosted_usable, provider_status
-from generator.plan.records import Assumption, BaseModelChoice, Meta, Plan, ProviderStatus, Training
+from generator.plan.records import Assumption, BaseModelChoice, Meta, Method, Plan, ProviderStatus, Training
 from generator.plan.risks import plan_risks
 from generator.plan.rollout import plan_rollout, serving_gpus
 from generator.plan.selection import candidates_table, rank_models, why_chosen
 from generator.plan.settings import Settings
 from generator.plan.training import Setup, hardware, hyperparameters
+from generator.tasks import load_tasks
 
 # Generation runs forward passes only: roughly a third of a training step's FLOPs per token (2N of 6N).
 FORWARD_SHARE_OF_TRAINING = 1 / 3
@@ -119,9 +120,10 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     hp, reasons = hyperparameters(inp, top.entry, setup, lora_r, data.split.train)
     hw = hardware(setup, hp.epochs)
 
+    method: Method
     if not decision.fine_tune_warranted:
         method = "none"
-        why = (f"The decision matrix recommends {decision.recommendation.replace('_', ' ')}: do not train yet. "
+        why = (f"The decision matrix recommends {load_tasks().options[decision.recommendation]}: do not train yet. "
                f"The configuration below is what fine-tuning would use if the baseline proves prompting "
                f"insufficient ({setup.method} on {setup.gpu_count}x {setup.gpu.id}).")
     elif loaded.answers.infrastructure == "api_fine_tune" and hosted_usable(status):

@@ -7,6 +7,9 @@ import math
 from generator.plan.inputs import Inputs
 from generator.plan.records import DataPlan, Split
 
+# Task types of configs/tasks.yaml whose answer is one label: their data plan adds label-balance checks.
+LABELLED_TASKS = ("classification",)
+
 
 def prompt_tokens_after_tuning(inp: Inputs) -> float:
     """A tuned model needs a short instruction instead of the current long prompt."""
@@ -49,7 +52,7 @@ def plan_data(inp: Inputs, heldout_needed: int) -> DataPlan:
         cost = to_collect * f.labeling_cost_per_example_usd
         collection.append(f"Label {to_collect:,} more examples (about ${cost:,.0f} at "
                           f"${f.labeling_cost_per_example_usd:.2f} each) before training.")
-    if f.task_type == "classification":
+    if f.task_type in LABELLED_TASKS:
         collection.append("Balance labels: at least ~50 examples of the rarest label, or collect more of it.")
     gates = [
         "Schema: every line valid JSON with `messages` ending in an assistant turn (scripts/validate_data.py).",
@@ -60,7 +63,7 @@ def plan_data(inp: Inputs, heldout_needed: int) -> DataPlan:
         "before training and never edited after the baseline is measured.",
         "A person reads 50 random examples: labels agree with the success criteria.",
     ]
-    if f.task_type == "classification":
+    if f.task_type in LABELLED_TASKS:
         gates.append("Label balance reported; no label under 2% without a plan for it.")
     mix = float(s.value("data.forgetting_mix_fraction"))
     return DataPlan(

@@ -8,15 +8,13 @@ prompt -> fine-tuning pays back. Each score is -2..+2 and comes with the reason 
 
 from __future__ import annotations
 
+from typing import TypeGuard, get_args
+
 from generator.plan.inputs import Inputs
 from generator.plan.records import Decision, MatrixRow, Option
-
-OPTIONS: tuple[Option, ...] = ("prompting", "few_shot", "rag", "fine_tune", "rag_and_fine_tune")
-# Simpler options win ties: a team should not fine-tune when prompting scores the same.
-SIMPLICITY = {opt: i for i, opt in enumerate(OPTIONS)}
+from generator.tasks import load_tasks
 
 FORMAT_WORDS = ("format", "inconsistent", "style", "tone", "schema", "json", "structure", "voice", "label")
-STRUCTURED_TASKS = ("classification", "extraction", "code")
 # Monthly prompt tokens above which a shorter prompt on a smaller model pays for a fine-tune (~$400/month
 # at the reference API input price, see planning.yaml reference_api).
 HIGH_VOLUME_PROMPT_TOKENS = 1e9
@@ -24,9 +22,19 @@ LOW_VOLUME_REQUESTS = 10_000
 TIGHT_LATENCY_MS = 500
 
 
+def _is_option(name: str) -> TypeGuard[Option]:
+    return name in get_args(Option)
+
+
+def options() -> tuple[Option, ...]:
+    """The options of configs/tasks.yaml, simplest first: a simpler option wins a tie (a team should not
+    fine-tune when prompting scores the same). The Option type names the same ids (a test proves it)."""
+    return tuple(o for o in load_tasks().options if _is_option(o))
+
+
 def _add(scores: dict[Option, dict[str, int]], reasons: dict[Option, list[str]], criterion: str,
          deltas: dict[Option, int], reason: str) -> None:
-    for opt in OPTIONS:
+    for opt in scores:
         scores[opt][criterion] = deltas.get(opt, 0)
         if deltas.get(opt, 0):
             reasons[opt].append(f"{criterion} {deltas[opt]:+d}: {reason}")
@@ -34,8 +42,10 @@ def _add(scores: dict[Option, dict[str, int]], reasons: dict[Option, list[str]],
 
 def decide(inp: Inputs) -> Decision:
     f, s = inp.facts, inp.settings
-    scores: dict[Option, dict[str, int]] = {o: {} for o in OPTIONS}
-    reasons: dict[Option, list[str]] = {o: [] for o in OPTIONS}
+    ordered = options()
+    simplicity = {opt: i for i, opt in enumerate(ordered)}
+    scores: dict[Option, dict[str, int]] = {o: {} for o in ordered}
+    reasons: dict[Option, list[str]] = {o: [] for o in ordered}
 
     if f.knowledge_freshness in ("periodic", "realtime"):
         weight = 2 if f.knowledge_freshness == "realtime" else 1
@@ -56,7 +66,7 @@ def decide(inp: Inputs) -> Decision:
         _add(scores, reasons, "private_knowledge", {"rag": -1, "rag_and_fine_tune": -1},
              "no private documents are needed: retrieval adds latency and cost for nothing")
 
-    structured = f.task_type in STRUCTURED_TASKS
+    structured = load_tasks().task(f.task_type).structured
     format_pain = any(w in (inp.answers.current_limitations or "").lower() for w in FORMAT_WORDS)
     if structured or format_pain:
         why = []
@@ -131,8 +141,8 @@ def decide(inp: Inputs) -> Decision:
              "a minimal budget favours what needs no training run or extra infrastructure")
 
     rows = [MatrixRow(option=o, scores=scores[o], total=sum(scores[o].values()), reasons=reasons[o])
-            for o in OPTIONS]
-    best = max(rows, key=lambda r: (r.total, -SIMPLICITY[r.option]))
+            for o in ordered]
+    best = max(rows, key=lambda r: (r.total, -simplicity[r.option]))
     if n < floor and best.option in ("fine_tune", "rag_and_fine_tune"):
         best = max((r for r in rows if "fine_tune" not in r.option), key=lambda r: r.total)
     warranted = best.option in ("fine_tune", "rag_and_fine_tune")
@@ -145,9 +155,8 @@ def decide(inp: Inputs) -> Decision:
     ]
     if private:
         proof.append("Measure retrieval recall@k on questions whose answer is in your documents before tuning.")
-    runner_up = sorted(rows, key=lambda r: (-r.total, SIMPLICITY[r.option]))[1]
-    names = {"prompting": "Prompting", "few_shot": "Few-shot prompting", "rag": "RAG", "fine_tune": "Fine-tuning",
-             "rag_and_fine_tune": "RAG + fine-tuning"}
+    runner_up = sorted(rows, key=lambda r: (-r.total, simplicity[r.option]))[1]
+    names = load_tasks().options
     summary = f"{names[best.option]} scores {best.total:+d} against {runner_up.total:+d} for {names[runner_up.option]}"
     summary += " (the simpler option wins a tie)." if runner_up.total == best.total else "."
     return Decision(recommendation=best.option, summary=summary, matrix=rows, proof_required=proof,

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 from generator.catalog import Architecture
 from generator.plan.compute import ComputeEstimate, estimate_compute
 from generator.plan.memory import MemoryEstimate, Method, Optimizer, Sharding, estimate_memory
-
-STRATEGIES = ("single_gpu", "ddp", "fsdp", "zero3")
+from generator.plan.records import Strategy
 
 
 class GpuLike(Protocol):
@@ -29,6 +28,21 @@ class GpuLike(Protocol):
     def usd_per_hour(self) -> float: ...
     @property
     def usd_per_hour_range(self) -> tuple[float, float]: ...
+
+
+class Shape(TypedDict):
+    """A configuration's shape: the keyword arguments `fit` and `memory_fits` share."""
+
+    method: Method
+    seq_len: int
+    micro_batch: int
+    grad_ckpt: bool
+    lora_r: int
+    targets: tuple[str, ...]
+    optimizer: Optimizer
+    gpu_count: int
+    strategy: Strategy
+    headroom: float
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ class Fit:
     compute: ComputeEstimate
 
 
-def sharding_of(strategy: str) -> Sharding:
+def sharding_of(strategy: Strategy) -> Sharding:
     """The memory estimator's sharding for a distribution strategy: FSDP and ZeRO-3 both shard states."""
     return "fsdp" if strategy in ("fsdp", "zero3") else "ddp"
 
@@ -64,7 +78,7 @@ def _memory(arch: Architecture, method: Method, seq_len: int, micro_batch: int, 
 
 def fit(architecture: Architecture, gpu: GpuLike, *, method: Method, seq_len: int, micro_batch: int,
         grad_ckpt: bool, lora_r: int, targets: tuple[str, ...], optimizer: Optimizer, gpu_count: int,
-        strategy: str, tokens: float, headroom: float) -> Fit:
+        strategy: Strategy, tokens: float, headroom: float) -> Fit:
     """Fit and cost of training `tokens` (the plan's dataset tokens x epochs) with this configuration."""
     mem = _memory(architecture, method, seq_len, micro_batch, grad_ckpt, lora_r, tuple(targets), optimizer,
                   gpu_count, sharding_of(strategy))
@@ -82,7 +96,7 @@ def fit(architecture: Architecture, gpu: GpuLike, *, method: Method, seq_len: in
 
 def memory_fits(architecture: Architecture, gpu: GpuLike, *, method: Method, seq_len: int, micro_batch: int,
                 grad_ckpt: bool, lora_r: int, targets: tuple[str, ...], optimizer: Optimizer, gpu_count: int,
-                strategy: str, headroom: float) -> bool:
+                strategy: Strategy, headroom: float) -> bool:
     """The memory half of `fit` alone, for the planner's search to skip setups before costing them."""
     mem = _memory(architecture, method, seq_len, micro_batch, grad_ckpt, lora_r, tuple(targets), optimizer,
                   gpu_count, sharding_of(strategy))

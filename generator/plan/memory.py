@@ -307,6 +307,7 @@ def estimate_memory(
 
     # Weights. Full: fp32 master + autocast's bf16 cache (amp) or bf16 only. LoRA: frozen base in bf16.
     # QLoRA: Linear layers in NF4 + double quantization, embeddings / LM head / norms in bf16.
+    weight_bytes: float
     if method == "full":
         weight_bytes = total_params * (HALF_BYTES if pure_bf16 else AMP_WEIGHT_BYTES)
         assumptions.append("weights: bf16 only" if pure_bf16 else "weights: fp32 master + bf16 autocast copy")
@@ -343,6 +344,7 @@ def estimate_memory(
     adapter_bytes = adapters * adapter_dtype_bytes / shard
     state_dtype_bytes = (HALF_BYTES if pure_bf16 else FP32_BYTES) if method == "full" else adapter_dtype_bytes
     grad_bytes = trainable * state_dtype_bytes / shard
+    optim_bytes: float
     if optimizer == "adamw":
         optim_bytes = trainable * ADAM_STATES * state_dtype_bytes
     elif optimizer in ("adamw_8bit", "paged_adamw_8bit"):

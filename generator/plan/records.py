@@ -17,6 +17,8 @@ else:  # pydantic depends on typing_extensions
 
 Option = Literal["prompting", "few_shot", "rag", "fine_tune", "rag_and_fine_tune"]
 Method = Literal["lora", "qlora", "full", "hosted", "none"]
+Strategy = Literal["single_gpu", "ddp", "fsdp", "zero3"]
+Level = Literal["low", "medium", "high"]
 _NO_DEFAULT = object()
 
 
@@ -226,7 +228,7 @@ class FitInputs(Model):
     targets: list[str]
     optimizer: str  # the memory estimator's optimizer family (adamw, adamw_8bit, paged_adamw_8bit, ...)
     gpu_count: int
-    strategy: Literal["single_gpu", "ddp", "fsdp", "zero3"]
+    strategy: Strategy
     epochs: float
     tokens: float  # data.dataset_tokens x epochs
     headroom: float  # share of GPU memory the plan may fill (planning.yaml hyperparameters.memory_headroom)
@@ -239,7 +241,7 @@ class Hardware(Model):
     peak_memory_gb: float
     fits: bool
     memory_breakdown: dict[str, float]
-    strategy: Literal["single_gpu", "ddp", "fsdp", "zero3"]
+    strategy: Strategy
     gpu_hours: float
     gpu_hours_range: tuple[float, float]
     tokens_per_second: tuple[float, float]
@@ -360,7 +362,7 @@ class Roi(Model):
 class Risk(Model):
     id: str
     name: str
-    level: Literal["low", "medium", "high"]
+    level: Level
     check: str
     mitigation: str
 

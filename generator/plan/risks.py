@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from generator.plan.inputs import Inputs
-from generator.plan.records import DataPlan, Decision, Evaluation, Hyperparameters, Risk
+from generator.plan.records import DataPlan, Decision, Evaluation, Hyperparameters, Level, Risk
+from generator.tasks import load_tasks
 
-OPTION_TEXT = {"prompting": "prompting", "few_shot": "few-shot prompting", "rag": "RAG", "fine_tune": "fine-tuning",
-               "rag_and_fine_tune": "RAG + fine-tuning"}
+# Open-ended generation tasks of configs/tasks.yaml: tuning them shifts the model's general behaviour most.
+OPEN_ENDED_TASKS = ("chat", "generation")
 SMALL_SET = 2_000  # below this, 3 epochs over-fit easily (OpenAI guidance on small sets)
 
 
@@ -15,16 +16,16 @@ def plan_risks(inp: Inputs, decision: Decision, data: DataPlan, evaluation: Eval
     f = inp.facts
     gap_small = (f.baseline_score is not None and f.target_score is not None
                  and f.target_score - f.baseline_score <= 0.02)
-    e1 = "high" if not decision.fine_tune_warranted or gap_small else "medium"
-    e2 = "high" if not data.meets_minimum else "medium" if f.labeling_cost_per_example_usd > 0 else "low"
-    e3 = "high" if method == "full" else "medium" if f.task_type in ("chat", "generation") else "low"
-    e4 = "high" if data.split.train < SMALL_SET else "medium" if hp and hp.epochs >= 2 else "low"
+    e1: Level = "high" if not decision.fine_tune_warranted or gap_small else "medium"
+    e2: Level = "high" if not data.meets_minimum else "medium" if f.labeling_cost_per_example_usd > 0 else "low"
+    e3: Level = "high" if method == "full" else "medium" if f.task_type in OPEN_ENDED_TASKS else "low"
+    e4: Level = "high" if data.split.train < SMALL_SET else "medium" if hp and hp.epochs >= 2 else "low"
     return [
         Risk(id="E1", name="Unnecessary fine-tuning", level=e1,
              check=f"`make baseline`: zero-shot and few-shot prompting of the base model on the frozen held-out "
                    f"set; if either reaches {evaluation.primary_metric} >= "
                    f"{f.target_score if f.target_score is not None else 'the target'}, stop here.",
-             mitigation=f"The decision matrix recommends {OPTION_TEXT[decision.recommendation]}; "
+             mitigation=f"The decision matrix recommends {load_tasks().options[decision.recommendation]}; "
                         "spend the first day on prompts and few-shot examples before any GPU-hour."),
         Risk(id="E2", name="Bad data", level=e2,
              check="`make validate` (schema, roles, empty turns, length after the chat template, duplicates, "

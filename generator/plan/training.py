@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from generator.catalog import BaseModelEntry, GpuEntry
 from generator.plan.compute import ComputeEstimate
 from generator.plan.data import example_tokens
-from generator.plan.fit import Fit, fit, memory_fits
+from generator.plan.fit import Fit, Shape, fit, memory_fits
 from generator.plan.inputs import Inputs
 from generator.plan.memory import MemoryEstimate, Method, Optimizer
-from generator.plan.records import FitInputs, GpuSpec, Hardware, Hyperparameters
+from generator.plan.records import FitInputs, GpuSpec, Hardware, Hyperparameters, Strategy
 from generator.render.trl import TRAINER_OPTIM
 
 ALL_LINEAR = ["all-linear"]
@@ -35,7 +35,7 @@ class Setup:
     method: Method
     gpu: GpuEntry
     gpu_count: int
-    strategy: str
+    strategy: Strategy
     micro_batch: int
     grad_ckpt: bool
     optimizer: Optimizer
@@ -114,15 +114,16 @@ def _setups(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, counts: tuple[int
     for method in _methods(inp, entry):
         optimizer = _optimizer(method)
         for count in counts:
-            for strategy in (("single_gpu",) if count == 1 else ("ddp", "fsdp")):
+            strategies: tuple[Strategy, ...] = ("single_gpu",) if count == 1 else ("ddp", "fsdp")
+            for strategy in strategies:
                 for grad_ckpt, micro_batches in ((False, (8, 4)), (True, MICRO_BATCHES)):
                     for micro in micro_batches:
-                        shape = dict(method=method, seq_len=seq_len, micro_batch=micro, grad_ckpt=grad_ckpt,
-                                     lora_r=lora_r, targets=tuple(ALL_LINEAR), optimizer=optimizer,
-                                     gpu_count=count, strategy=strategy, headroom=headroom)
-                        if not memory_fits(arch, gpu, **shape):  # type: ignore[arg-type]
+                        shape = Shape(method=method, seq_len=seq_len, micro_batch=micro, grad_ckpt=grad_ckpt,
+                                      lora_r=lora_r, targets=tuple(ALL_LINEAR), optimizer=optimizer,
+                                      gpu_count=count, strategy=strategy, headroom=headroom)
+                        if not memory_fits(arch, gpu, **shape):
                             continue
-                        result = fit(arch, gpu, tokens=tokens, **shape)  # type: ignore[arg-type]
+                        result = fit(arch, gpu, tokens=tokens, **shape)
                         yield Setup(method, gpu, count, strategy, micro, grad_ckpt, optimizer, seq_len, lora_r,
                                     tokens, headroom, result)
 
@@ -246,7 +247,7 @@ def hardware(setup: Setup, epochs: int) -> Hardware:
         gpu=setup.gpu.id, gpu_count=setup.gpu_count, gpu_memory_gb=setup.gpu.memory_gb,
         peak_memory_gb=round(f.peak_memory_gb, 2), fits=f.fits,
         memory_breakdown={k: round(v, 2) for k, v in f.breakdown.items()},
-        strategy=setup.strategy, gpu_hours=round(f.gpu_hours, 2),  # type: ignore[arg-type]
+        strategy=setup.strategy, gpu_hours=round(f.gpu_hours, 2),
         gpu_hours_range=(round(lo, 2), round(hi, 2)),
         tokens_per_second=(round(f.tokens_per_second[0]), round(f.tokens_per_second[1])),
         usd_per_hour=setup.gpu.usd_per_hour, wall_hours=round(f.gpu_hours / setup.gpu_count, 2),

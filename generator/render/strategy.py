@@ -15,10 +15,9 @@ from pathlib import Path
 import jinja2
 
 from generator.plan.records import Plan
+from generator.tasks import load_tasks
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-OPTION_NAMES = {"prompting": "Prompting", "few_shot": "Few-shot", "rag": "RAG", "fine_tune": "Fine-tune",
-                "rag_and_fine_tune": "RAG + fine-tune"}
 METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "full fine-tuning", "hosted": "hosted tuning",
                 "none": "no training yet"}
 
@@ -52,7 +51,7 @@ def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
                              autoescape=False, keep_trailing_newline=True, trim_blocks=False,
                              bytecode_cache=_bytecode_cache())
-    env.filters.update(inline=_inline, cell=_cell, quote=_quote, option=lambda o: OPTION_NAMES.get(o, o),
+    env.filters.update(inline=_inline, cell=_cell, quote=_quote, option=lambda o: load_tasks().options.get(o, o),
                        method=lambda m: METHOD_NAMES.get(m, m))
     return env
 
