@@ -17,7 +17,7 @@ from generator.plan.memory import (
     weights_only_gb,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # meta-llama/Llama-2-7b-hf config.json
 LLAMA2_7B = Architecture(hidden_size=4096, num_layers=32, num_attention_heads=32, num_kv_heads=32,
                          intermediate_size=11008, vocab_size=32000)
