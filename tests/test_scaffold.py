@@ -768,6 +768,67 @@ def _numbers_agree(repo: Path, plan: Plan) -> None:
     for shown in (hw.gpu, f"{hp.max_seq_length}", str(hp.per_device_train_batch_size)):
         assert shown in strategy, shown
     assert f"{plan.cost.training_usd:,.2f}" in strategy or plan.training.method in ("hosted", "none")
+    _statistics_agree(repo, plan, strategy)
+
+
+# What the generated evaluation runs, as its own modules compute it from configs/eval.yaml: the statistics
+# settings and the paired test of each metric. A user metric gets a stand-in score(), as the user would write.
+SCRIPTS_STATISTICS = """
+import json, sys
+sys.path.insert(0, "scripts")
+import yaml
+import stats, user_metrics
+from evaluate import metric_specs, resolve_metrics
+from report import test_of
+cfg = yaml.safe_load(open("configs/eval.yaml", encoding="utf-8"))
+for name, spec in metric_specs(cfg).items():
+    if spec.get("builtin") is False:
+        user_metrics.METRICS.setdefault(name, lambda prediction, reference, example: 0.0)
+metrics = resolve_metrics(cfg, "configs/eval.yaml")
+print(json.dumps({"statistics": stats.settings(cfg), "tests": {n: test_of(cfg, n, m) for n, m in metrics.items()}}))
+"""
+COMPARISON = re.compile(r"^- Comparison: (.*)$", re.MULTILINE)
+
+
+def _statistics_agree(repo: Path, plan: Plan, strategy: str, run_scripts: bool = False) -> None:
+    """STRATEGY.md states, eval.yaml carries and (run_scripts) the generated evaluation runs the same
+    statistics: confidence, bootstrap resamples, permutations, the McNemar exact threshold, the seed, and the
+    paired test of every metric."""
+    ev = plan.evaluation
+    st = ev.statistics
+    stats = {"confidence": st.confidence, "bootstrap_resamples": st.bootstrap_resamples,
+             "permutation_resamples": st.permutation_resamples, "mcnemar_exact_below": st.mcnemar_exact_below,
+             "seed": st.seed}
+    tests = {d.name: d.test for d in ev.metric_definitions}
+    assert list(tests) == ev.metrics
+    cfg = yaml.safe_load((repo / "configs" / "eval.yaml").read_text(encoding="utf-8"))
+    assert cfg["statistics"] == stats
+    assert cfg["primary_metric"] == ev.primary_metric
+    assert cfg["metrics"] == {d.name: {"test": d.test, "builtin": d.builtin} for d in ev.metric_definitions}
+
+    found = COMPARISON.search(strategy)
+    assert found, "STRATEGY.md has no Comparison line"
+    line = found.group(1)
+    assert f"{st.confidence:.0%} CI by paired bootstrap ({st.bootstrap_resamples:,} resamples, seed {st.seed})" \
+        in line, line
+    named: dict[str, str] = {}
+    for part in line.split("p-value ", 1)[1].split(". ")[0].rstrip(".").split("; "):
+        head, _, names = part.partition(" for ")
+        if "McNemar" in head:
+            assert f"exact binomial below {st.mcnemar_exact_below} discordant pairs" in head, head
+            test = "mcnemar"
+        else:
+            assert f"sign-flip permutation test ({st.permutation_resamples:,} permutations)" in head, head
+            test = "sign_flip"
+        named.update({n: test for n in names.split(", ")})
+    assert named == tests, line
+
+    if run_scripts:
+        proc = subprocess.run([sys.executable, "-c", SCRIPTS_STATISTICS], cwd=repo, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        ran = json.loads(proc.stdout)
+        assert ran == {"statistics": stats, "tests": tests}
 
 
 @pytest.mark.parametrize("case", ACCEPTED_PARAMS)
@@ -786,6 +847,19 @@ def test_every_bundled_example_bakes_and_checks_clean(example, tmp_path):
     write_scaffold(loaded, plan, tmp_path / "repo")
     _check_clean(tmp_path / "repo", plan)
     _numbers_agree(tmp_path / "repo", plan)
+    _statistics_agree(tmp_path / "repo", plan, (tmp_path / "repo" / "STRATEGY.md").read_text(encoding="utf-8"),
+                      run_scripts=True)
+
+
+def test_a_user_metric_is_stated_configured_and_run_with_the_same_statistics(tmp_path):
+    data = copy.deepcopy(_base())
+    data["facts"]["metric"] = "acceptance_rate"
+    loaded, plan = plan_answers(data)
+    assert plan.evaluation.primary_metric == "acceptance_rate"
+    write_scaffold(loaded, plan, tmp_path / "repo")
+    strategy = (tmp_path / "repo" / "STRATEGY.md").read_text(encoding="utf-8")
+    assert "acceptance_rate has no built-in implementation" in strategy
+    _statistics_agree(tmp_path / "repo", plan, strategy, run_scripts=True)
 
 
 def test_check_reports_drift_only_for_an_edited_value(bake_case):
