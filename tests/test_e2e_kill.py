@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytest.importorskip("torch")
 pytest.importorskip("trl")
@@ -32,7 +32,7 @@ MAX_STEPS = 60  # fixed, so an uninterrupted run and a killed-and-resumed one mu
 SAVE_STEPS = 10  # a checkpoint and an evaluation (save_steps must be a multiple of eval_steps)
 EVAL_BATCH = 4  # small generation batches: the evaluation's cache grows in many small appends to kill between
 POLL_S = 0.02
-PATIENCE_LINE = re.compile(r"^#\s*ftplan\.early_stopping_patience:.*\n", re.MULTILINE)
+KILL_SETTINGS = "configs/kill-ftplan.yaml"  # configs/ftplan.yaml with early stopping off
 
 
 def env() -> dict:
@@ -41,8 +41,8 @@ def env() -> dict:
 
 def train_cmd(out: Path) -> list[str]:
     flags = f"--max_steps {MAX_STEPS} --save_steps {SAVE_STEPS} --eval_steps {SAVE_STEPS} --logging_steps 5"
-    return [sys.executable, "scripts/train.py", "--config", "configs/kill.yaml", *flags.split(),
-            "--output_dir", str(out)]  # fmt: skip
+    return [sys.executable, "scripts/train.py", "--config", "configs/smoke.yaml", "--ftplan-config", KILL_SETTINGS,
+            *flags.split(), "--output_dir", str(out)]  # fmt: skip
 
 
 def eval_cmd(adapter: Path, out: Path) -> list[str]:
@@ -78,16 +78,17 @@ def cache_lines(path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
-    """The support-triage bake with smoke/ built, and configs/kill.yaml: smoke.yaml without early stopping."""
+    """The support-triage bake with smoke/ built, and configs/kill-ftplan.yaml: the generated ftplan.yaml with
+    early stopping off, so that every run trains exactly MAX_STEPS."""
     repo, plan = bake(tmp_path_factory.mktemp("kill"), "support_triage.yaml")
     made = run(
         repo,
         [sys.executable, "scripts/make_tiny_model.py", "--out", "smoke", "--method", plan.training.method],
     )
     assert made.returncode == 0, made.stderr[-3000:]
-    smoke = (repo / "configs" / "smoke.yaml").read_text()
-    assert PATIENCE_LINE.search(smoke), "configs/smoke.yaml lost its early-stopping comment"
-    (repo / "configs" / "kill.yaml").write_text(PATIENCE_LINE.sub("", smoke))
+    settings = yaml.safe_load((repo / "configs" / "ftplan.yaml").read_text())
+    assert settings.get("early_stopping_patience"), "configs/ftplan.yaml lost its early stopping"
+    (repo / KILL_SETTINGS).write_text(yaml.safe_dump({**settings, "early_stopping_patience": None}))
     return repo
 
 
@@ -119,6 +120,7 @@ def test_killed_training_resumes_and_ends_at_the_same_step(repo: Path, reference
     uninterrupted = json.loads((reference / "run_metadata.json").read_text())
     assert resumed["global_step"] == uninterrupted["global_step"] == MAX_STEPS
     assert resumed["stopped_early"] is False and resumed["padding_free"] is True
+    assert resumed["early_stopping_patience"] is None  # read from --ftplan-config, not the generated file
     # The resumed run restores the optimizer, scheduler, RNG and data position: the same evaluations follow.
     steps = [e["step"] for e in uninterrupted["eval_loss"]]
     assert [e["step"] for e in resumed["eval_loss"]] == steps
