@@ -204,7 +204,7 @@ def estimate(
     def go() -> None:
         from generator.catalog import Architecture, load_catalog
         from generator.plan.compute import estimate_compute
-        from generator.plan.memory import estimate_memory
+        from generator.plan.memory import estimate_memory, parse_choices
 
         cat = load_catalog(tuple(catalog_dir or ()))
         if config is not None:
@@ -219,15 +219,15 @@ def estimate(
         else:
             raise UserError(Problem("MODEL", "missing", "give a catalog id (ftplan models) or --config FILE"))
         opt = optimizer or ("paged_adamw_8bit" if method == "qlora" else "adamw")
+        kind, opt_kind, shard = parse_choices(method, opt, sharding)
         targets = [t.strip() for t in lora_targets.split(",") if t.strip()]
-        mem = estimate_memory(arch, method=method, seq_len=seq_len, batch_size=batch_size,  # type: ignore[arg-type]
-                              grad_ckpt=grad_ckpt, lora_r=lora_r, lora_targets=targets,
-                              optimizer=opt, gpus=gpus, sharding=sharding)  # type: ignore[arg-type]
+        mem = estimate_memory(arch, method=kind, seq_len=seq_len, batch_size=batch_size, grad_ckpt=grad_ckpt,
+                              lora_r=lora_r, lora_targets=targets, optimizer=opt_kind, gpus=gpus, sharding=shard)
         out: dict[str, Any] = {"model": name, "method": method, "seq_len": seq_len, "batch_size": batch_size,
                                "grad_ckpt": grad_ckpt, "optimizer": opt, "gpus": gpus, **mem.to_dict()}
         if gpu:
             g = cat.gpu(gpu, field="--gpu")
-            comp = estimate_compute(arch, method=method, tokens=tokens or 1e6 * gpus, seq_len=seq_len,  # type: ignore[arg-type]
+            comp = estimate_compute(arch, method=kind, tokens=tokens or 1e6 * gpus, seq_len=seq_len,
                                     grad_ckpt=grad_ckpt, peak_tflops=g.training_tflops, gpus=gpus)
             out["gpu"] = {"id": g.id, "memory_gb": g.memory_gb,
                           "fits": mem.peak_memory_gb <= g.memory_gb, **comp.to_dict()}

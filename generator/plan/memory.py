@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from generator.catalog import ALL_LINEAR, Architecture
 from generator.errors import Problem, UserError
@@ -148,6 +148,20 @@ class MemoryEstimate:
 def _check(condition: bool, field_name: str, message: str, fix: str, problems: list[Problem]) -> None:
     if not condition:
         problems.append(Problem(field_name, message, fix))
+
+
+def parse_choices(method: str, optimizer: str, sharding: str) -> tuple[Method, Optimizer, Sharding]:
+    """Command-line words as the estimator's choices; every unknown one is reported at once, as in estimate_memory."""
+    methods: dict[str, Method] = {v: v for v in get_args(Method)}
+    optimizers: dict[str, Optimizer] = {v: v for v in get_args(Optimizer)}
+    shardings: dict[str, Sharding] = {v: v for v in get_args(Sharding)}
+    problems: list[Problem] = []
+    for name, value, allowed in (("method", method, methods), ("optimizer", optimizer, optimizers),
+                                 ("sharding", sharding, shardings)):
+        _check(value in allowed, name, f"unknown {name} {value!r}", f"use one of {', '.join(allowed)}", problems)
+    if problems:
+        raise UserError(problems)
+    return methods[method], optimizers[optimizer], shardings[sharding]
 
 
 def _resolve_targets(arch: Architecture, targets: Sequence[str]) -> list[str]:
