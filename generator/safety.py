@@ -14,6 +14,22 @@ from pathlib import Path
 from generator.errors import Problem, UserError
 
 
+def display_path(path: Path | str) -> str:
+    """A path as printable text: bytes that are not UTF-8 in a file name (kept by Python as lone surrogates,
+    which no terminal or UTF-8 file can take) are shown as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+UTF8_FIX = "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE > NEW`, or your editor's 'Save with encoding')"
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    """Where decoding stopped, and the likely encoding: 0x80-0xFF bytes alone are Latin-1 / Windows-1252."""
+    byte = exc.object[exc.start]
+    guess = "; Latin-1 or Windows-1252?" if 0x80 <= byte <= 0xFF else ""
+    return f"byte 0x{byte:02x} at offset {exc.start}{guess}"
+
+
 def _resolved(path: Path) -> Path:
     try:
         return Path(os.path.realpath(Path(path).expanduser()))

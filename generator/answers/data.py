@@ -13,8 +13,15 @@ from typing import Any
 
 from generator.answers.inference import MAX_LABELS, DataStats, estimate_tokens, looks_like_label
 from generator.errors import Problem, UserError
+from generator.safety import UTF8_FIX, display_path, not_utf8
 
 MAX_DATA_PROBLEMS = 20  # report this many broken lines, then a count, so a bad file is not a wall of text
+# Memory bounds of the measurement. One row holds one training example: 16 MiB is 4M+ tokens of text, far past
+# any model's context, so a longer "line" is a binary file or /dev/zero. The file as a whole is read once,
+# streamed; past 4 GiB a sample measures the token lengths as well and takes minutes, not an hour.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+MAX_DATA_BYTES = 4 * 1024 * 1024 * 1024
+MAX_JSON_DEPTH = 64  # a training row is a list of messages of parts: a few levels; json recursion is ~1000
 
 
 def _content_text(content: Any) -> str | None:
@@ -77,7 +84,7 @@ def _row_io(row: Any) -> tuple[str, str, str] | str:
 
 def measure_data(path: Path) -> DataStats:
     """Count rows and average token lengths of a JSONL training file, streamed line by line."""
-    name = str(path)
+    name = display_path(path)
     if not path.exists():
         raise UserError(Problem(name, "file not found", "check the path to your JSONL data"))
     if path.is_dir():
@@ -88,17 +95,15 @@ def measure_data(path: Path) -> DataStats:
     outputs: dict[str, None] = {}
     labels_possible = True
     try:
-        for lineno, line in _lines(path):
+        for lineno, line in _lines(path, name):
             if isinstance(line, Problem):
-                problems.append(line)
                 broken += 1
+                if len(problems) < MAX_DATA_PROBLEMS:
+                    problems.append(line)
                 continue
             if not line.strip():
                 continue
-            try:
-                got = _row_io(json.loads(line))
-            except (ValueError, RecursionError) as exc:
-                got = f"is not valid JSON ({exc})"
+            got = _parse_row(line)
             if isinstance(got, str):
                 broken += 1
                 if len(problems) < MAX_DATA_PROBLEMS:
@@ -121,6 +126,8 @@ def measure_data(path: Path) -> DataStats:
         raise UserError(
             Problem(name, f"cannot be read: {exc.strerror or exc}", "check its permissions")
         ) from None
+    except UserError as exc:  # a line or the file past its cap: stop, with what was found before it
+        raise UserError(problems + exc.problems) from None
     if broken > len(problems):
         problems.append(
             Problem(name, f"and {broken - len(problems)} more broken lines", "fix the lines above first")
@@ -135,14 +142,78 @@ def measure_data(path: Path) -> DataStats:
     return DataStats(name, count, round(in_tokens / count), round(out_tokens / count), formats, labels)
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str | Problem]]:
+def _depth_ok(line: str) -> bool:
+    """Bracket nesting stays under MAX_JSON_DEPTH (counted outside strings, before json builds anything)."""
+    depth = 0
+    in_string = escaped = False
+    for ch in line:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return False
+        elif ch in "]}":
+            depth -= 1
+    return True
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse_row(line: str) -> tuple[str, str, str] | str:
+    if line.count("[") + line.count("{") > MAX_JSON_DEPTH and not _depth_ok(line):
+        return f"is nested more than {MAX_JSON_DEPTH} levels deep"
+    try:
+        row = json.loads(line, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        return f"is not valid JSON ({str(exc)[:200]})"
+    got = _row_io(row)
+    if not isinstance(got, str) and any(_has_surrogate(t) for t in got[1:]):
+        return "holds a lone surrogate escape (e.g. \\ud800): not text any tokenizer accepts"
+    return got
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _lines(path: Path, name: str) -> Iterator[tuple[int, str | Problem]]:
+    """Decoded lines, each read with a cap: no line and no file can make the measurement hold more memory."""
+    total = 0
     with path.open("rb") as handle:
-        for lineno, raw in enumerate(handle, start=1):
+        lineno = 0
+        while raw := handle.readline(MAX_LINE_BYTES + 1):
+            lineno += 1
+            total += len(raw)
+            if len(raw) > MAX_LINE_BYTES:
+                raise UserError(Problem(
+                    f"{name}:{lineno}", f"is longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB (no line end)",
+                    "give a JSONL file: one JSON object per line (not a binary file or a device)"))
+            if total > MAX_DATA_BYTES:
+                raise UserError(Problem(
+                    name, f"is larger than {MAX_DATA_BYTES // 1024 ** 3} GiB",
+                    f"measure a sample: head -n 100000 {name} > sample.jsonl, and give examples_available "
+                    "as a fact"))
             if lineno == 1:
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if b"\x00" in raw:
+                yield lineno, Problem(f"{name}:{lineno}", "holds NUL bytes: not a text file",
+                                      "give the JSONL file of your examples")
+                continue
             try:
-                if b"\x00" in raw:
-                    raise UnicodeDecodeError("utf-8", raw, 0, 1, "NUL byte")
                 yield lineno, raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield lineno, Problem(f"{path}:{lineno}", "is not UTF-8 text", "save the file as UTF-8")
+            except UnicodeDecodeError as exc:
+                yield lineno, Problem(f"{name}:{lineno}", f"is not UTF-8 text ({not_utf8(exc)})", UTF8_FIX)

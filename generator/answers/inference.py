@@ -76,6 +76,8 @@ PRIVATE_KEYWORDS = ("knowledge base", "documentation", "internal doc", "our docs
 # Numbers and the noun after them are matched in two linear steps (no nested quantifiers: user text can be
 # megabytes long and must not make a regex backtrack).
 _NUMBER = re.compile(r"\d[\d,._]*")
+# A count written with more digits than this is no count (and float() of 400 digits overflows).
+MAX_NUMBER_DIGITS = 15
 _EXAMPLE_NOUN = re.compile(
     r"\s?([km])?\+?\s+(?:(?:labell?ed|annotated|historical|past|resolved)\s+)*"
     r"(examples?|tickets?|rows?|pairs?|records?|samples?|documents?|emails?|conversations?|messages?|items?)\b",
@@ -151,9 +153,11 @@ def _examples_from_text(text: str) -> tuple[int, str] | None:
         raw = number.group(0).rstrip(",._")
         # "12.5k" is a decimal; in "40,000" or "40.000" the separators group thousands.
         digits = raw.replace(",", "").replace("_", "") if scale > 1 else re.sub(r"\D", "", raw)
+        if len(digits) > MAX_NUMBER_DIGITS:
+            continue
         try:
             value = int(float(digits) * scale)
-        except ValueError:
+        except (ValueError, OverflowError):
             continue
         if value <= MAX_EXAMPLES and (best is None or value > best[0]):
             best = (value, text[number.start() : noun.end()].strip())

@@ -20,6 +20,7 @@ from generator.answers.schema import Answers, EffectiveFacts
 from generator.answers.seed import parse_with_problems
 from generator.answers.translate import MISSING, kind_of, suggested_key, translate
 from generator.errors import Problem, UserError
+from generator.safety import UTF8_FIX, display_path, not_utf8
 
 # Loader guards: an answers file is a few kilobytes; these stop hostile or accidental huge inputs. 1 MB of
 # YAML already takes PyYAML's pure-Python loader (needed to refuse aliases) a few seconds.
@@ -118,10 +119,13 @@ def _check_keys(data: Any, path: str, depth: int = 0) -> list[Problem]:
 
 
 
+_NO_REFERENCES = "write each value out in full (answers files need no YAML references)"
+
+
 class _RefusedYaml(yaml.YAMLError):
-    def __init__(self, message: str, mark: Any):
+    def __init__(self, message: str, mark: Any, fix: str = _NO_REFERENCES):
         super().__init__(message)
-        self.message, self.mark = message, mark
+        self.message, self.mark, self.fix = message, mark, fix
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -137,7 +141,8 @@ class _StrictLoader(yaml.SafeLoader):
             raise _RefusedYaml("anchors (&name) and aliases (*name) are not allowed", event.start_mark)
         self._depth += 1
         if self._depth > MAX_NESTING_DEPTH:
-            raise _RefusedYaml(f"nested more than {MAX_NESTING_DEPTH} levels deep", event.start_mark)
+            raise _RefusedYaml(f"nested more than {MAX_NESTING_DEPTH} levels deep", event.start_mark,
+                               "flatten the value: answers are keys, text, numbers and short lists")
         try:
             return super().compose_node(parent, index)
         finally:
@@ -151,15 +156,16 @@ class _StrictLoader(yaml.SafeLoader):
                 duplicate = key in seen
                 seen.add(key)
             except TypeError:
-                raise _RefusedYaml("a key must be text, not a list or mapping", key_node.start_mark) from None
+                raise _RefusedYaml("a key must be text, not a list or mapping", key_node.start_mark,
+                                   "write keys as plain names such as use_case") from None
             if duplicate:
-                raise _RefusedYaml(f"key {key!r} appears twice", key_node.start_mark)
+                raise _RefusedYaml(f"key {key!r} appears twice", key_node.start_mark, "keep one of them")
         return super().construct_mapping(node, deep=deep)
 
 
 def _read_text(path: Path) -> str:
     """The file's text, or a UserError for every way a file can fail to be a readable text file."""
-    name = str(path)
+    name = display_path(path)
     try:
         if not path.exists():
             raise UserError(
@@ -185,13 +191,12 @@ def _read_text(path: Path) -> str:
 
 
 def _decode(raw: bytes, name: str) -> str:
-    not_text = Problem(name, "is not a text file (binary content or not UTF-8)", "save it as UTF-8 text")
     if b"\x00" in raw:
-        raise UserError(not_text)
+        raise UserError(Problem(name, "is not a text file (it holds NUL bytes)", "give the answers file"))
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserError(not_text) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(Problem(name, f"is not UTF-8 text ({not_utf8(exc)})", UTF8_FIX)) from None
     if not text.strip():
         raise UserError(
             Problem(
@@ -211,7 +216,7 @@ _YAML_SUFFIXES = (".yaml", ".yml")
 def load_answers(path: Path) -> LoadedAnswers:
     """Read YAML, JSON or a filled seed template and validate it. Raises UserError listing every problem."""
     text = _read_text(path)
-    return parse_text(text, str(path), suffix=path.suffix.lower())
+    return parse_text(text, display_path(path), suffix=path.suffix.lower())
 
 
 def parse_text(text: str, source: str, suffix: str = "") -> LoadedAnswers:
@@ -232,8 +237,7 @@ def _load_yaml(text: str, source: str) -> Any:
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except _RefusedYaml as exc:
-        fix = "write each value out in full (answers files need no YAML references)"
-        raise UserError(Problem(f"{source}:{_where(exc.mark)}", f"refused: {exc.message}", fix)) from None
+        raise UserError(Problem(f"{source}:{_where(exc.mark)}", f"refused: {exc.message}", exc.fix)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         context = exc.context or ""

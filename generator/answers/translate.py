@@ -27,6 +27,17 @@ _EXPECTED = {
     "model_type": "a mapping of keys to values", "dict_type": "a mapping of keys to values",
     "finite_number": "a finite number", "model_attributes_type": "a mapping of keys to values",
 }  # fmt: skip
+MAX_SHOWN_CHARS = 80  # a value quoted in a message: enough to recognise it, never a screenful
+
+
+def shown(value: Any) -> str:
+    """`repr` of a value, short: a 400-digit number or a megabyte of text is named, not printed."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**MAX_SHOWN_CHARS:
+        return f"a number of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} characters)"
+
+
 _BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
 _DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?")
 
@@ -83,7 +94,7 @@ def _fix_for(loc: tuple[Any, ...]) -> str:
 
 def _choice_problem(path: str, value: Any, choices: list[str], hint: str | None) -> Problem:
     fix = f"did you mean '{hint}'?" if hint else f"use one of: {' | '.join(choices)}"
-    return Problem(path, f"must be one of {' | '.join(choices)}, got {value!r}", fix)
+    return Problem(path, f"must be one of {' | '.join(choices)}, got {shown(value)}", fix)
 
 
 def translate(errors: list[Any]) -> list[Problem]:
@@ -105,11 +116,11 @@ def translate(errors: list[Any]) -> list[Problem]:
             problems.append(_choice_problem(path, value, list(ctx.get("choices", [])), ctx.get("hint") or None))
         elif kind in _BOUNDS:
             bound = next(iter(ctx.values()), "")
-            problems.append(Problem(path, f"must be {_BOUNDS[kind]} {bound}, got {value!r}", _fix_for(loc)))
+            problems.append(Problem(path, f"must be {_BOUNDS[kind]} {bound}, got {shown(value)}", _fix_for(loc)))
         elif kind in ("string_too_short", "too_short"):
             problems.append(Problem(path, "must not be empty", _fix_for(loc)))
         elif kind in _EXPECTED:
-            got = f"{value!r} ({kind_of(value)})" if not isinstance(value, dict | list) else kind_of(value)
+            got = f"{shown(value)} ({kind_of(value)})" if not isinstance(value, dict | list) else kind_of(value)
             fix = _fix_for(loc)
             if isinstance(value, bool) and kind == "string_type":
                 fix = "YAML reads yes/no/on/off/true/false as true/false: put the value in quotes"

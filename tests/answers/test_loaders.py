@@ -97,10 +97,16 @@ def test_empty_file(tmp_path: Path, content: str | bytes) -> None:
     assert found[0].message == "is empty" and "ftplan init" in found[0].fix
 
 
-@pytest.mark.parametrize("content", [b"provider: open\x00source\n", b"\xff\xfe\x00p", b"use_case: caf\xe9\n"])
-def test_binary_or_non_utf8_is_not_a_text_file(tmp_path: Path, content: bytes) -> None:
+@pytest.mark.parametrize("content", [b"provider: open\x00source\n", b"\xff\xfe\x00p"])
+def test_binary_is_not_a_text_file(tmp_path: Path, content: bytes) -> None:
     found = problems_of(load_answers, write(tmp_path, "a.yaml", content))
     assert "not a text file" in found[0].message
+
+
+def test_latin1_names_the_byte_and_the_likely_encoding(tmp_path: Path) -> None:
+    (found,) = problems_of(load_answers, write(tmp_path, "a.yaml", b"use_case: caf\xe9\n"))
+    assert found.message == "is not UTF-8 text (byte 0xe9 at offset 13; Latin-1 or Windows-1252?)"
+    assert "iconv" in found.fix
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
