@@ -210,9 +210,12 @@ def estimate(
         if config is not None:
             try:
                 raw = json.loads(config.read_text(encoding="utf-8"))
+                if not isinstance(raw, dict):
+                    raise TypeError(f"a JSON {type(raw).__name__}, not an object")
                 arch, name = Architecture.from_hf_config(raw), str(config)
-            except (ValueError, KeyError, TypeError) as e:
-                raise UserError(Problem("--config", f"{config} is not a usable Hugging Face config.json ({e})",
+            except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
+                why = " ".join(str(e).split())  # pydantic's errors span lines; a problem is one line
+                raise UserError(Problem("--config", f"{config} is not a usable Hugging Face config.json ({why})",
                                         "pass the model's config.json (hidden_size, num_hidden_layers, ...)")) from e
         elif model:
             arch, name = cat.model(model, field="MODEL").architecture, model
