@@ -55,6 +55,10 @@ def _yaml(path: Path, findings: list[Finding]) -> dict[str, Any] | None:
         return None
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        where = f"byte {e.start} is 0x{e.object[e.start]:02x}"
+        findings.append(Finding("error", Problem(str(path), f"is not UTF-8 text ({where})", "save it as UTF-8")))
+        return None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -714,6 +714,14 @@ def test_check_names_an_out_of_range_value(fresh_repo):
     assert re.search(r"lora_r\b.*-1", res.output), res.output
 
 
+def test_check_names_a_config_that_is_not_utf8(fresh_repo):
+    path = fresh_repo / "configs" / "train.yaml"
+    path.write_bytes(path.read_bytes() + "# caf\u00e9\n".encode("latin-1"))
+    res = runner.invoke(app, ["check", str(fresh_repo)])
+    assert res.exit_code == 1 and isinstance(res.exception, (SystemExit, type(None))), res.output
+    assert "train.yaml" in res.output and "is not UTF-8 text" in res.output, res.output
+
+
 def test_check_catches_a_batch_that_no_longer_fits_the_gpu(fresh_repo):
     plan = json.loads((fresh_repo / "plan.json").read_text(encoding="utf-8"))
     assert plan["training"]["hardware"]["gpu_memory_gb"] <= 24  # a small GPU
