@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -49,17 +50,32 @@ _TEXT = (["the cat sat on the mat", "a quick brown fox"], ["the cat sat on the m
          ["zz", "yy"])
 _JSON = (['{"a": 1, "b": "x"}', '{"c": [1, 2]}'], ['{"a": 1, "b": "x"}', '{"c": [1, 2]}'], ["nope", "{}"])
 _LABEL = (["billing", "bug"], ["billing", "bug"], ["bug", "billing"])
+_SQL = (["SELECT 1 + 1", "SELECT 'a' AS x"], ["SELECT 2", "SELECT 'a'"], ["SELECT 3", "SELEC nonsense"])
+_CODE = (["def f(x):\n    return x + 1", "```python\ndef f(x):\n    return x + 1\n```"], ["", ""],
+         ["def f(x):\n    return x", "syntax error here"])
+_CODE_ROWS = [{"tests": "assert f(1) == 2"}, {"test_cases": ["assert f(0) == 1"]}]
 SAMPLES = {"accuracy": _LABEL, "macro_f1": _LABEL, "exact_match": _TEXT, "rouge_l": _TEXT, "chrf": _TEXT,
-           "field_f1": _JSON, "field_accuracy": _JSON, "json_validity": _JSON}
+           "bleu": _TEXT, "field_f1": _JSON, "field_accuracy": _JSON, "json_validity": _JSON,
+           "execution_accuracy": _SQL, "pass_at_1": _CODE}
+# win_rate needs a judge endpoint: the generated repo's tests/test_endpoint.py runs it against a judge served on
+# loopback; here it must at least exist and score the base against itself 0.5 by construction.
+NEEDS_A_JUDGE = {"win_rate"}
 
 
 @pytest.mark.parametrize("name", TASKS.builtin_metrics)
-def test_every_builtin_metric_computes(generated_metrics, name):
-    good, refs, bad = SAMPLES[name]
-    cfg = {"labels": ["billing", "bug"], "task_type": "extraction" if refs is _JSON[1] else "qa"}
+def test_every_builtin_metric_computes(generated_metrics, name, tmp_path):
     metric = generated_metrics.METRICS[name]
-    perfect = generated_metrics.score(metric, good, refs, cfg)
-    wrong = generated_metrics.score(metric, bad, refs, cfg)
+    if name in NEEDS_A_JUDGE:
+        assert generated_metrics.score(metric, ["x", "y"], ["r", "r"], {}) == 0.5
+        return
+    good, refs, bad = SAMPLES[name]
+    db = tmp_path / "db.sqlite"
+    sqlite3.connect(db).close()
+    cfg = {"labels": ["billing", "bug"], "task_type": "extraction" if refs is _JSON[1] else "qa",
+           "sql": {"database": str(db)}, "allow_code_execution": True}
+    rows = _CODE_ROWS if name == "pass_at_1" else None
+    perfect = generated_metrics.score(metric, good, refs, cfg, rows)
+    wrong = generated_metrics.score(metric, bad, refs, cfg, rows)
     assert perfect == pytest.approx(1.0)
     assert math.isfinite(wrong) and 0.0 <= wrong < perfect
 
@@ -108,7 +124,9 @@ def test_each_task_types_generated_evaluation_accepts_its_metrics(tmp_path, task
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("written, canonical", [("F1", "macro_f1"), ("ROUGE-L", "rouge_l"), ("EM", "exact_match")])
+@pytest.mark.parametrize("written, canonical", [("F1", "macro_f1"), ("ROUGE-L", "rouge_l"), ("EM", "exact_match"),
+                                               ("pass@1", "pass_at_1"), ("exec acc", "execution_accuracy"),
+                                               ("win rate", "win_rate"), ("BLEU", "bleu")])
 def test_a_metric_alias_becomes_the_builtin_metric(tmp_path, written, canonical):
     ev = _plan(_answers(tmp_path, "classification", written))["evaluation"]
     assert ev["primary_metric"] == canonical
@@ -136,3 +154,18 @@ def test_a_users_own_metric_is_routed_to_the_extension_point(tmp_path):
                     'METRICS["acceptance_rate"] = acceptance_rate\n', encoding="utf-8")
     run = _dry_run(repo)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("task, metric, dry_run_needs", [("code", "pass@1", "allow_code_execution"),
+                                                         ("chat", "win rate", "judge.endpoint"),
+                                                         ("code", "execution accuracy", None)])
+def test_a_metric_that_needs_the_user_says_what_in_the_dry_run(tmp_path, task, metric, dry_run_needs):
+    """A plan may name these metrics; the bake writes their config sections, and --dry-run names the one key the
+    user must fill in (code execution is opt-in, the judge URL comes only from the user)."""
+    repo = _bake(tmp_path, _answers(tmp_path, task, metric))
+    run = _dry_run(repo)
+    if dry_run_needs is None:
+        assert run.returncode == 0 and "sql.database" in run.stdout, run.stdout + run.stderr
+    else:
+        assert run.returncode == 1 and f"error: {dry_run_needs}:" in run.stderr, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr

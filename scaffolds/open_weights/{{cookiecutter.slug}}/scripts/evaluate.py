@@ -9,9 +9,12 @@ Run from the repository root:
     python scripts/evaluate.py --config configs/eval.yaml --limit 50 --batch-size 8 --device cpu
     OPENAI_API_KEY=... python scripts/evaluate.py --config configs/eval.yaml \\
         --endpoint http://localhost:8000/v1 --endpoint-model my-adapter  # OpenAI-compatible server
+    OPENAI_API_KEY=... python scripts/evaluate.py --config configs/eval.yaml \\
+        --judge-endpoint https://api.openai.com/v1 --judge-model gpt-4o-mini  # win_rate's LLM judge
 
 The metrics, the paired test of each and the statistics settings come from configs/eval.yaml (the plan);
-scripts/metrics.py computes the built-in metrics and scripts/user_metrics.py yours. Writes
+scripts/metrics.py computes the built-in metrics and scripts/user_metrics.py yours; execution_accuracy
+needs `sql:` (a database), pass_at_1 `allow_code_execution: true`, win_rate a `judge:`. Writes
 <output_dir>/eval_report.json and eval_report.md (baseline_report.* with --baseline-only). Every generation
 is cached in <output_dir>/generations.jsonl, keyed by model, example and generation settings, so an
 interrupted run continues where it stopped and gives the same report.
@@ -65,9 +68,29 @@ def resolve_metrics(cfg: dict, path: str) -> dict[str, Any]:
             problems.append(f"{path}: metrics.{name}.test: mcnemar needs right/wrong answers per example but "
                             f"{name} is a corpus metric — use sign_flip")
         found[name] = metric
+    problems += requirements(cfg, found)
     if problems:
         raise UserError("\n".join(problems))
     return found
+
+
+def requirements(cfg: dict, metrics: dict[str, Any]) -> list[str]:
+    """What the metrics that run code or ask a judge, and lm_eval forgetting, need from the config."""
+    import code_exec
+    import forgetting
+    import judge
+
+    checks = [check for name, check in (("pass_at_1", code_exec.require_opt_in), ("win_rate", judge.settings))
+              if name in metrics]
+    if (cfg.get("forgetting") or {}).get("lm_eval_tasks") and not cfg.get("baseline_only"):
+        checks.append(lambda c: forgetting.require_lm_eval())
+    problems = []
+    for check in checks:
+        try:
+            check(cfg)
+        except UserError as err:
+            problems.append(str(err))
+    return problems
 
 
 def few_shot_prompts(examples: list[dict], shots_pool: list[dict], k: int) -> list[list[dict]]:
@@ -104,7 +127,13 @@ def dry_run(cfg: dict, metrics: dict[str, Any]) -> int:
     inputs = {k: cfg.get(k) for k in ("heldout", "few_shot_examples")}
     if not cfg.get("baseline_only"):
         inputs["probe"] = cfg.get("probe")
+    if "execution_accuracy" in metrics:
+        inputs["sql.database"] = (cfg.get("sql") or {}).get("database")
     named = {k: v for k, v in inputs.items() if v}
+    if "pass_at_1" in metrics:
+        from code_exec import WARNING
+
+        print(WARNING, file=sys.stderr)
     status = report_dry_run("the evaluation config", named)
     if not cfg.get("endpoint") and not cfg.get("baseline_only") and cfg.get("adapter") \
             and not Path(cfg["adapter"]).is_dir():
@@ -130,8 +159,8 @@ def main(cfg: dict) -> int:
     base_out = run_pass(backend, "base", zero, cache, cfg, timings, "zero_shot")
     few_out = run_pass(backend, "base", few_shot_prompts(examples, shots, int(cfg.get("few_shot_k", 4))), cache,
                        cfg, timings, "few_shot") if shots else None
-    base_v = rp.vectors(metrics, base_out, examples, cfg)
-    few_v = rp.vectors(metrics, few_out, examples, cfg) if few_out else None
+    base_v = rp.vectors(metrics, base_out, examples, cfg, against=base_out)
+    few_v = rp.vectors(metrics, few_out, examples, cfg, against=base_out) if few_out else None
     report: dict[str, Any] = {"task_type": cfg["task_type"], "primary_metric": cfg["primary_metric"],
                               "n_examples": len(examples), "baseline_only": bool(cfg.get("baseline_only"))}
     if cfg.get("baseline_only"):
@@ -147,7 +176,7 @@ def main(cfg: dict) -> int:
         report["passed"], names = True, ("zero-shot", "few-shot")
     else:
         tuned_out = run_pass(backend, "tuned", zero, cache, cfg, timings, "tuned")
-        tuned_v = rp.vectors(metrics, tuned_out, examples, cfg)
+        tuned_v = rp.vectors(metrics, tuned_out, examples, cfg, against=base_out)
         report["metrics"] = rp.compare(cfg, metrics, base_v, tuned_v)
         report["baselines"] = {"zero_shot": {m: v["base"] for m, v in report["metrics"].items()}}
         if few_v:
@@ -170,21 +199,31 @@ def main(cfg: dict) -> int:
 
 
 def probe(cfg: dict, backend: Any, cache: Any, timings: dict) -> dict:
-    """The forgetting probe: general-capability items, base vs tuned, McNemar on right/wrong."""
+    """Forgetting, base vs tuned on general-capability items: the bundled probe (scored by its first line) or,
+    with `forgetting.lm_eval_tasks`, lm-evaluation-harness tasks. Paired interval of the drop, McNemar."""
     import stats
     from generation import run_pass
     from report import probe_correct
 
-    items = load_examples(cfg["probe"], "probe")[: cfg.get("limit")]
-    prompts = [e["prompt"] for e in items]
-    pb = run_pass(backend, "base", prompts, cache, cfg, timings, "probe_base")
-    pt = run_pass(backend, "tuned", prompts, cache, cfg, timings, "probe_tuned")
-    sb = [probe_correct(h, e["reference"]) for h, e in zip(pb, items, strict=True)]
-    st = [probe_correct(h, e["reference"]) for h, e in zip(pt, items, strict=True)]
-    base, tuned = sum(sb) / len(sb), sum(st) / len(st)
-    exact_below = int(stats.settings(cfg)["mcnemar_exact_below"])
-    return {"n": len(items), "base": base, "tuned": tuned, "drop": base - tuned,
-            "p_value": stats.mcnemar(sb, st, exact_below), "test": "mcnemar"}
+    tasks = (cfg.get("forgetting") or {}).get("lm_eval_tasks") or []
+    if tasks:
+        from forgetting import lm_eval_scores
+
+        sb, st_, source = *lm_eval_scores(cfg), "lm-evaluation-harness: " + ", ".join(tasks)
+    else:
+        items = load_examples(cfg["probe"], "probe")[: cfg.get("limit")]
+        prompts = [e["prompt"] for e in items]
+        pb = run_pass(backend, "base", prompts, cache, cfg, timings, "probe_base")
+        pt = run_pass(backend, "tuned", prompts, cache, cfg, timings, "probe_tuned")
+        sb = [probe_correct(h, e["reference"]) for h, e in zip(pb, items, strict=True)]
+        st_ = [probe_correct(h, e["reference"]) for h, e in zip(pt, items, strict=True)]
+        source = f"bundled probe {cfg['probe']}"
+    test = "mcnemar" if set(sb) | set(st_) <= {0.0, 1.0} else "sign_flip"
+    res = stats.paired([[x] for x in sb], [[x] for x in st_], lambda s, n: s[..., 0] / max(n, 1), test,
+                       stats.settings(cfg))
+    return {"n": len(sb), "base": res["base"], "tuned": res["tuned"], "drop": -res["delta"],
+            "drop_ci": [-res["ci"][1], -res["ci"][0]], "p_value": res["p_value"], "test": test,
+            "source": source}
 
 
 def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
@@ -196,6 +235,8 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--dry-run", action="store_true", help="check the config and inputs; load no model")
     for flag in ("base-model", "adapter", "heldout", "probe", "output-dir", "endpoint", "endpoint-model"):
         ap.add_argument(f"--{flag}")
+    ap.add_argument("--judge-endpoint", help="win_rate: the judge's OpenAI-compatible URL (over judge.endpoint)")
+    ap.add_argument("--judge-model", help="win_rate: the judge model (over judge.model)")
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--limit", type=int, help="evaluate only the first N examples (the cache keeps them)")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"])
@@ -204,8 +245,11 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
         if getattr(args, name) is not None and getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
     cfg = load_config("eval", args.config, args.profile)
-    skip = ("config", "profile", "batch_size", "dry_run")
+    skip = ("config", "profile", "batch_size", "dry_run", "judge_endpoint", "judge_model")
     cfg.update({k: v for k, v in vars(args).items() if k not in skip and v is not None})
+    if args.judge_endpoint or args.judge_model:
+        cfg["judge"] = {**(cfg.get("judge") or {}), **({"endpoint": args.judge_endpoint} if args.judge_endpoint
+                        else {}), **({"model": args.judge_model} if args.judge_model else {})}
     gen = cfg.get("generation") or {}
     cfg["max_new_tokens"] = gen.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     cfg["batch_size"] = args.batch_size or gen.get("batch_size", DEFAULT_BATCH_SIZE)

@@ -2,18 +2,21 @@
 
 - LocalBackend: transformers on this machine; "tuned" is the base plus the PEFT adapter (or the folder of
   a full fine-tune), evaluated on the same 4-bit base a QLoRA adapter was trained on.
-- EndpointBackend: any OpenAI-compatible /v1/chat/completions server (vLLM, a provider); the key is read
-  from the environment variable `api_key_env`, never stored.
+- EndpointBackend: any OpenAI-compatible /v1/chat/completions server (vLLM, a provider) through ChatClient:
+  retries with backoff on 429/5xx/connection errors, `endpoint_concurrency` requests at a time; the key is
+  read from the environment variable `api_key_env`, never stored. The LLM judge (scripts/judge.py) uses it too.
 
-Both generate greedily; every answer is cached under a key of model, prompt and settings.
+Both generate greedily with a progress bar; every answer is cached under a key of model, prompt and settings.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import json
 import os
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -166,45 +169,131 @@ class LocalBackend:
         return self.tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
+RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)  # rate limits, overload and server errors are worth a retry
+DEFAULT_RETRIES, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_S = 5, 8, 120.0
+BACKOFF_S, BACKOFF_MAX_S = 0.5, 30.0  # exponential backoff between tries: 0.5, 1, 2, 4 ... seconds
+
+
+class ChatClient:
+    """POST /chat/completions with retries on 429/5xx/connection errors; one UserError line after the last try.
+
+    Uses the `openai` client when it is installed (its own backoff honours Retry-After), else urllib with the
+    same policy. The key is read from the environment variable `api_key_env` and never stored elsewhere.
+    """
+
+    def __init__(self, endpoint: str, api_key_env: str, what: str, retries: int = DEFAULT_RETRIES,
+                 timeout_s: float = DEFAULT_TIMEOUT_S, use_openai: bool | None = None) -> None:
+        base = endpoint.rstrip("/")
+        self.base = base[: -len("/chat/completions")] if base.endswith("/chat/completions") else base
+        self.url, self.what, self.env = self.base + "/chat/completions", what, api_key_env
+        self.key, self.retries, self.timeout_s = os.environ.get(api_key_env, ""), retries, timeout_s
+        if use_openai is None:
+            try:
+                import openai  # noqa: F401
+                use_openai = True
+            except ImportError:
+                use_openai = False
+        self.client = None
+        if use_openai:
+            import openai
+
+            self.client = openai.OpenAI(base_url=self.base, api_key=self.key or "not-needed",
+                                        max_retries=retries, timeout=timeout_s)
+
+    def _fail(self, model: str, why: str) -> UserError:
+        return UserError(f"{self.what}: {self.url} with model {model!r} failed after {self.retries + 1} tries "
+                         f"({why}) — check the URL, the model name and the key in ${self.env}")
+
+    def complete(self, model: str, messages: list[dict], max_tokens: int, seed: int) -> str:
+        body = {"model": model, "messages": messages, "temperature": 0, "max_tokens": max_tokens, "seed": seed}
+        if self.client is not None:
+            import openai
+
+            try:
+                out = self.client.chat.completions.create(**body)
+                return out.choices[0].message.content or ""
+            except openai.APIStatusError as exc:
+                raise self._fail(model, f"HTTP {exc.status_code}") from None
+            except openai.APIError as exc:
+                raise self._fail(model, type(exc).__name__) from None
+            except (AttributeError, IndexError, TypeError, ValueError) as exc:
+                raise self._fail(model, f"not a chat completion: {type(exc).__name__}") from None
+        return self._urllib(model, body)
+
+    def _urllib(self, model: str, body: dict) -> str:
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.key}"} if self.key else {})}
+        why = ""
+        for attempt in range(self.retries + 1):
+            wait = min(BACKOFF_S * 2**attempt, BACKOFF_MAX_S)
+            req = urllib.request.Request(self.url, json.dumps(body).encode(), headers)
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                    raw = resp.read()
+            except urllib.error.HTTPError as exc:
+                why = f"HTTP {exc.code}"
+                if exc.code not in RETRY_STATUS:
+                    raise self._fail(model, why) from None
+                with contextlib.suppress(TypeError, ValueError):
+                    wait = min(float(exc.headers.get("Retry-After", wait)), BACKOFF_MAX_S)
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+                why = f"connection error: {type(exc).__name__}"
+            else:
+                try:
+                    return json.loads(raw)["choices"][0]["message"]["content"] or ""
+                except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError) as exc:
+                    raise self._fail(model, f"not a chat completion: {type(exc).__name__}") from None
+            if attempt < self.retries:
+                time.sleep(wait)
+        raise self._fail(model, why)
+
+
 class EndpointBackend:
-    """An OpenAI-compatible /v1/chat/completions server; the key is read from the env, never stored."""
+    """An OpenAI-compatible /v1/chat/completions server (vLLM, a provider), `endpoint_concurrency` at a time."""
 
-    def __init__(self, cfg: dict) -> None:
-        self.cfg, url = cfg, cfg["endpoint"].rstrip("/")
-        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
+    def __init__(self, cfg: dict, use_openai: bool | None = None) -> None:
+        self.cfg = cfg
         self.names = {"base": cfg["base_model"], "tuned": cfg.get("endpoint_model")}
-        self.tags = {k: f"endpoint|{self.url}|{v}" for k, v in self.names.items()}
-        self.key = os.environ.get(str(cfg.get("api_key_env") or "OPENAI_API_KEY"), "")
-
-    def _one(self, model: str, messages: list[dict]) -> str:
-        body = {
-            "model": model,
-            "messages": messages,
-            "temperature": 0,
-            "max_tokens": int(self.cfg["max_new_tokens"]),
-            "seed": seed_of(self.cfg),
-        }
-        headers = {
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {self.key}"} if self.key else {}),
-        }
-        req = urllib.request.Request(self.url, json.dumps(body).encode(), headers)
-        try:
-            with urllib.request.urlopen(req, timeout=float(self.cfg.get("endpoint_timeout_s", 120))) as resp:
-                return json.loads(resp.read())["choices"][0]["message"]["content"] or ""
-        except (urllib.error.URLError, TimeoutError, KeyError, IndexError, json.JSONDecodeError) as exc:
-            raise UserError(
-                f"--endpoint: {self.url} with model {model!r} failed ({exc}) — check the URL, the model "
-                f"name and the key in ${self.cfg.get('api_key_env') or 'OPENAI_API_KEY'}"
-            ) from None
+        self.client = ChatClient(cfg["endpoint"], str(cfg.get("api_key_env") or "OPENAI_API_KEY"), "--endpoint",
+                                 int(cfg.get("endpoint_retries", DEFAULT_RETRIES)),
+                                 float(cfg.get("endpoint_timeout_s", DEFAULT_TIMEOUT_S)), use_openai)
+        self.tags = {k: f"endpoint|{self.client.url}|{v}" for k, v in self.names.items()}
 
     def load(self, which: str) -> None:
         if not self.names[which]:
             raise UserError("--endpoint-model: name the tuned model served by the endpoint")
 
     def generate(self, which: str, prompts: list[list[dict]]) -> list[str]:
-        with ThreadPoolExecutor(max_workers=max(1, len(prompts))) as pool:
-            return list(pool.map(lambda p: self._one(self.names[which], p), prompts))
+        workers = max(1, min(int(self.cfg.get("endpoint_concurrency", DEFAULT_CONCURRENCY)), len(prompts)))
+        tokens, seed = int(self.cfg["max_new_tokens"]), seed_of(self.cfg)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda p: self.client.complete(self.names[which], p, tokens, seed), prompts))
+
+
+class Progress:
+    """tqdm on stderr when installed, else one self-overwriting `name: done/total` line."""
+
+    def __init__(self, total: int, name: str) -> None:
+        self.total, self.name, self.done, self.bar = total, name, 0, None
+        if total:
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc=name, unit="ex", file=sys.stderr, leave=True)
+            except ImportError:
+                self._print()
+
+    def _print(self) -> None:
+        end = "\n" if self.done >= self.total else ""
+        print(f"\r{self.name}: {self.done}/{self.total}", end=end, file=sys.stderr, flush=True)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            if self.done >= self.total:
+                self.bar.close()
+        elif self.total:
+            self._print()
 
 
 def run_pass(
@@ -223,6 +312,7 @@ def run_pass(
     if todo:
         backend.load(which)  # model loading is timed apart from generation
     start, bs = time.perf_counter(), int(cfg["batch_size"])
+    bar = Progress(len(todo), f"{name} ({which})")
     for s in range(0, len(todo), bs):
         chunk = todo[s : s + bs]
         cache.put_many(
@@ -234,6 +324,7 @@ def run_pass(
                 )
             )
         )
+        bar.update(len(chunk))
     secs = time.perf_counter() - start
     timings[name] = {
         "generated": len(todo),

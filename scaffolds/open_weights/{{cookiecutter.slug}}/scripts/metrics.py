@@ -6,21 +6,21 @@ a corpus metric (macro-F1, field-F1, chrF) keeps the counts it needs. Summing is
 bootstrap and permute with one matrix product instead of recomputing each metric thousands of times.
 
 The names are exactly the `builtin: true` metrics of ftplan's configs/tasks.yaml; any other metric named in
-configs/eval.yaml is a user metric (scripts/user_metrics.py).
+configs/eval.yaml is a user metric (scripts/user_metrics.py). Families live in their own modules:
+scripts/text_metrics.py (ROUGE-L, chrF, BLEU, equal to rouge-score and sacrebleu), scripts/sql_exec.py
+(execution accuracy), scripts/code_exec.py (pass@1, opt-in), scripts/judge.py (pairwise win rate).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-CHRF_CHAR_ORDER, CHRF_BETA = 6, 2  # chrF defaults of sacrebleu (Popovic 2015, WMT)
+from text_metrics import CHRF_CHAR_ORDER, bleu_from_sums, bleu_stats, chrf_from_sums, chrf_stats, rouge_l
 
 
 def norm_label(text: str) -> str:
@@ -39,46 +39,6 @@ def macro_f1(pairs: list[tuple[str, str]], labels: list[str] | None = None) -> f
         fn = sum(1 for g, p in pairs if g == c and p != c)
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
     return sum(f1s) / len(f1s) if f1s else 0.0
-
-
-def rouge_l(hyp: str, ref: str) -> float:
-    """ROUGE-L F1 from the longest common subsequence of lowercase word tokens (Lin 2004, ACL workshop)."""
-    h, r = re.findall(r"\w+", hyp.lower()), re.findall(r"\w+", ref.lower())
-    if not h or not r:
-        return float(h == r)
-    prev = [0] * (len(r) + 1)
-    for tok in h:
-        cur = [0]
-        for j, rt in enumerate(r):
-            cur.append(prev[j] + 1 if tok == rt else max(prev[j + 1], cur[j]))
-        prev = cur
-    lcs = prev[-1]
-    return 0.0 if lcs == 0 else 2 * lcs / (len(h) + len(r))
-
-
-def chrf_stats(hyp: str, ref: str) -> list[int]:
-    """Character n-gram (hyp count, ref count, matches) for n = 1..6, whitespace removed (sacrebleu)."""
-    h, r = "".join(hyp.split()), "".join(ref.split())
-    stats = []
-    for n in range(1, CHRF_CHAR_ORDER + 1):
-        hc = Counter(h[i : i + n] for i in range(len(h) - n + 1))
-        rc = Counter(r[i : i + n] for i in range(len(r) - n + 1))
-        stats += [sum(hc.values()), sum(rc.values()), sum((hc & rc).values())]
-    return stats
-
-
-def chrf_from_sums(total: np.ndarray) -> np.ndarray:
-    """Corpus chrF (beta 2) from summed statistics (..., 18); per-order F averaged as sacrebleu 2.x does."""
-    t = np.asarray(total, dtype=float).reshape(*np.shape(total)[:-1], CHRF_CHAR_ORDER, 3)
-    n_hyp, n_ref, n_match = t[..., 0], t[..., 1], t[..., 2]
-    used = (n_hyp > 0) & (n_ref > 0)
-    p = np.divide(n_match, n_hyp, out=np.zeros_like(n_match), where=used)
-    r = np.divide(n_match, n_ref, out=np.zeros_like(n_match), where=used)
-    b2 = CHRF_BETA**2
-    denom = b2 * p + r
-    f = np.divide((1 + b2) * p * r, denom, out=np.zeros_like(denom), where=denom > 0)
-    orders = used.sum(axis=-1)
-    return np.divide(f.sum(axis=-1), orders, out=np.zeros(orders.shape), where=orders > 0)
 
 
 def chrf(stats: list[list[int]]) -> float:
@@ -142,7 +102,7 @@ def f1_from_sums(t: np.ndarray, empty: float) -> np.ndarray:
 class Metric:
     """vectors(preds, refs, cfg, rows) -> (n, d) counts; value(sums (..., d), n) -> score(s).
 
-    rows: the held-out JSONL rows (user metrics read them); cfg: the eval config (labels, task_type).
+    rows: the held-out JSONL rows (user metrics, tests, databases); cfg: the eval config (labels, task_type).
     """
 
     name: str
@@ -151,6 +111,7 @@ class Metric:
     vectors: Callable[[list[str], list[str], dict, list[dict]], np.ndarray]
     value: Callable[[np.ndarray, int], np.ndarray]
     description: str
+    pairwise: bool = False  # scores an answer against the base's answer: cfg carries `_against`, `_prompts`
 
 
 def per_item(name: str, test: str, score: Callable[[str, str, dict], float], description: str) -> Metric:
@@ -191,6 +152,37 @@ def _counts(fn: Callable[[str, str], Any]) -> Callable[[list[str], list[str], di
     return vectors
 
 
+def _mean(s: np.ndarray, n: int) -> np.ndarray:
+    return np.asarray(s)[..., 0] / max(n, 1)
+
+
+def _column(scores: list[float]) -> np.ndarray:
+    return np.asarray(scores, dtype=float).reshape(-1, 1)
+
+
+def _execution(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
+    from sql_exec import Scorer
+
+    scorer, rows = Scorer(cfg), rows or [{}] * len(preds)
+    return _column([scorer.score(h, r, rows[i] if i < len(rows) else {}, i)
+                    for i, (h, r) in enumerate(zip(preds, refs, strict=True))])
+
+
+def _pass_at_1(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
+    from code_exec import pass_at_1
+
+    return _column(pass_at_1(preds, rows, cfg))
+
+
+def _win_rate(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
+    from judge import win_rate
+
+    against = cfg.get("_against")
+    if against is None or against is preds:
+        return _column([0.5] * len(preds))  # the base against itself: a tie by construction, nothing to judge
+    return _column(win_rate(preds, against, refs, rows, cfg.get("_prompts") or [""] * len(preds), cfg))
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -208,9 +200,17 @@ METRICS: dict[str, Metric] = {
         per_item("json_validity", "mcnemar", lambda h, r, c: float(parse_json(h) is not None),
                  "answer parses as JSON"),
         per_item("rouge_l", "sign_flip", lambda h, r, c: rouge_l(h, r),
-                 "ROUGE-L F-measure (longest common subsequence of tokens)"),
+                 "ROUGE-L F-measure (longest common subsequence of tokens), as rouge-score computes it"),
         Metric("chrf", "corpus", "sign_flip", _counts(chrf_stats), lambda s, n: chrf_from_sums(s),
-               "chrF (character n-gram F-score, beta 2, sacrebleu's defaults)"),
+               "chrF (character n-gram F-score, beta 2), equal to sacrebleu's CHRF()"),
+        Metric("bleu", "corpus", "sign_flip", _counts(bleu_stats), lambda s, n: bleu_from_sums(s),
+               "corpus BLEU (13a tokens, 4-grams, exp smoothing), equal to sacrebleu's BLEU()"),
+        Metric("execution_accuracy", "per_item", "mcnemar", _execution, _mean,
+               "predicted SQL returns the same rows as the reference on the database (read-only)"),
+        Metric("pass_at_1", "per_item", "mcnemar", _pass_at_1, _mean,
+               "generated code passes the example's tests (runs code: allow_code_execution)"),
+        Metric("win_rate", "per_item", "sign_flip", _win_rate, _mean,
+               "pairwise LLM-judge win rate of tuned over base, position-swapped, ties 0.5", pairwise=True),
     )
 }
 

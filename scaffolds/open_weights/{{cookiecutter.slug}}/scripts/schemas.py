@@ -82,6 +82,33 @@ EVAL_KEYS: dict[str, F] = {
     "endpoint": F("str", "an OpenAI-compatible server URL", nullable=True),
     "endpoint_model": F("str", "the tuned model's name on the endpoint", nullable=True),
     "endpoint_timeout_s": F("float", "seconds per request", lo=1),
+    "endpoint_retries": F("int", "retries of a request after 429/5xx/connection errors", lo=0),
+    "endpoint_concurrency": F("int", "requests in flight at once", lo=1),
+    "sql": F("map", "execution_accuracy: the database the queries run on (read-only)", nullable=True, keys={
+        "database": F("str", "a .sqlite/.db (SQLite) or .duckdb file", nullable=True),
+        "dialect": F("str", "the dialect the queries are written in (sqlglot name: sqlite, duckdb, postgres...)"),
+        "timeout_s": F("float", "seconds a query may run before it counts as wrong", lo=0.01),
+    }),
+    "allow_code_execution": F("bool", "pass_at_1 runs the generated code on this machine: true to allow it"),
+    "code_execution": F("map", "pass_at_1 limits per program", nullable=True, keys={
+        "timeout_s": F("float", "CPU seconds (and wall clock + 1 s)", lo=1),
+        "memory_mb": F("int", "address-space limit", lo=64),
+    }),
+    "judge": F("map", "win_rate: the pairwise LLM judge", nullable=True, keys={
+        "endpoint": F("str", "OpenAI-compatible URL (or --judge-endpoint)", nullable=True),
+        "model": F("str", "the judge model", nullable=True),
+        "api_key_env": F("str", "environment variable that holds the judge's key"),
+        "rubric": F("str", "what makes one answer better than the other"),
+        "prompt": F("str", "the judge prompt: {rubric} {question} {reference} {answer_a} {answer_b}"),
+        "concurrency": F("int", "judge requests in flight at once", lo=1),
+        "retries": F("int", "retries after 429/5xx/connection errors", lo=0),
+        "timeout_s": F("float", "seconds per judge request", lo=1),
+    }),
+    "forgetting": F("map", "forgetting measured on lm-evaluation-harness tasks", nullable=True, keys={
+        "lm_eval_tasks": F("list", "lm_eval task names; []: the bundled probe", item=F("str")),
+        "limit": F("int", "items per task; null: all", nullable=True, lo=1),
+        "batch_size": F("int", "lm_eval batch size", lo=1),
+    }),
 }
 EVAL_PROFILE = F("map", "overrides for --profile", keys=EVAL_KEYS)
 

@@ -130,15 +130,15 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
     cfg = tmp_path / "eval.yaml"
     cfg.write_text(
-        "task_type: classification\nbase_model: m\nheldout: h.jsonl\noutput_dir: r\nmetrics: [bleu]\n"
-        "primary_metric: bleu\n"
+        "task_type: classification\nbase_model: m\nheldout: h.jsonl\noutput_dir: r\nmetrics: [meteor]\n"
+        "primary_metric: meteor\n"
     )
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts/evaluate.py"), "--config", str(cfg)],
         capture_output=True,
         text=True,
     )
-    assert proc.returncode == 1 and "metrics.bleu: user metric 'bleu' is not implemented" in proc.stderr
+    assert proc.returncode == 1 and "metrics.meteor: user metric 'meteor' is not implemented" in proc.stderr
     assert "scripts/user_metrics.py" in proc.stderr and "Traceback" not in proc.stderr
 
 
