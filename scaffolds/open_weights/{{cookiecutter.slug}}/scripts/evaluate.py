@@ -221,8 +221,8 @@ def probe(cfg: dict, backend: Any, cache: Any, timings: dict) -> dict:
     test = "mcnemar" if set(sb) | set(st_) <= {0.0, 1.0} else "sign_flip"
     res = stats.paired([[x] for x in sb], [[x] for x in st_], lambda s, n: s[..., 0] / max(n, 1), test,
                        stats.settings(cfg))
-    return {"n": len(sb), "base": res["base"], "tuned": res["tuned"], "drop": -res["delta"],
-            "drop_ci": [-res["ci"][1], -res["ci"][0]], "p_value": res["p_value"], "test": test,
+    return {"n": len(sb), "base": res["base"], "tuned": res["tuned"], "drop": 0.0 - res["delta"],
+            "drop_ci": [0.0 - res["ci"][1], 0.0 - res["ci"][0]], "p_value": res["p_value"], "test": test,
             "source": source}
 
 
