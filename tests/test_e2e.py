@@ -56,7 +56,7 @@ def assert_tuned_beats_base(repo: Path) -> dict:
     primary = report["primary_metric"]
     m = report["metrics"][primary]
     assert m["tuned"] > m["base"], m
-    assert m["ci95"][0] > 0, f"the 95% CI of tuned - base must exclude zero: {m}"
+    assert m["confidence"] == 0.95 and m["ci"][0] > 0, f"the 95% CI of tuned - base must exclude zero: {m}"
     assert report["passed"] is True
     return report
 
