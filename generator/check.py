@@ -56,8 +56,9 @@ def _yaml(path: Path, findings: list[Finding]) -> dict[str, Any] | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
-        where = f"byte {e.start} is 0x{e.object[e.start]:02x}"
-        findings.append(Finding("error", Problem(str(path), f"is not UTF-8 text ({where})", "save it as UTF-8")))
+        from generator.safety import UTF8_FIX, not_utf8
+
+        findings.append(Finding("error", Problem(str(path), f"is not UTF-8 text ({not_utf8(e)})", UTF8_FIX)))
         return None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)

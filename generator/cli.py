@@ -54,8 +54,17 @@ def _run(fn: Any) -> Any:
     except FtplanError as e:
         _fail([Problem("ftplan", str(e))])
     except OSError as e:
-        _fail([Problem(str(getattr(e, "filename", "") or "file"), e.strerror or str(e),
+        from generator.safety import display_path
+
+        _fail([Problem(display_path(getattr(e, "filename", "") or "file"), e.strerror or str(e),
                        "check the path and its permissions")])
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - issue 9: one line, never a traceback unless asked
+        if os.environ.get("FTPLAN_DEBUG"):
+            raise
+        _fail([Problem("ftplan", f"internal error: {type(e).__name__}: {str(e)[:200]}",
+                       "rerun with FTPLAN_DEBUG=1 for the traceback, and report it")])
 
 
 def _today(value: str | None) -> date:
@@ -128,9 +137,12 @@ def plan(
 
     def go() -> None:
         from generator.render.strategy import render_html, render_json, render_markdown
+        from generator.safety import refuse_overwrite
 
-        loaded, p = _make_plan(Path(answers), Path(data) if data else None, today,
-                               [Path(d) for d in catalog_dir or ()])
+        dirs = [Path(d) for d in catalog_dir or ()]
+        if output:
+            refuse_overwrite(Path(output), [Path(answers), Path(data) if data else None, *dirs], "-o")
+        loaded, p = _make_plan(Path(answers), Path(data) if data else None, today, dirs)
         text = {"md": lambda: render_markdown(p, loaded.answers), "json": lambda: render_json(p),
                 "html": lambda: render_html(p, loaded.answers)}[fmt]()
         if output:
@@ -163,6 +175,10 @@ def scaffold(
         source = answers or examples_dir() / DEFAULT_EXAMPLE
         loaded, p = _make_plan(source, data, today, catalog_dir)
         target = (output or Path.cwd() / p.meta.slug).expanduser()
+        if not dry_run:  # the target folder is replaced as a whole: nothing it holds may be an input
+            from generator.safety import refuse_overwrite
+
+            refuse_overwrite(target, [source, data, *(catalog_dir or ())], "-o")
         result = write_scaffold(loaded, p, target, force=force, dry_run=dry_run)
         if dry_run:
             typer.echo(f"would write {target}/ ({len(result)} files):")
@@ -205,6 +221,7 @@ def estimate(
         from generator.catalog import Architecture, load_catalog
         from generator.plan.compute import estimate_compute
         from generator.plan.memory import estimate_memory, parse_choices
+        from generator.safety import display_path
 
         cat = load_catalog(tuple(catalog_dir or ()))
         if config is not None:
@@ -212,10 +229,11 @@ def estimate(
                 raw = json.loads(config.read_text(encoding="utf-8"))
                 if not isinstance(raw, dict):
                     raise TypeError(f"a JSON {type(raw).__name__}, not an object")
-                arch, name = Architecture.from_hf_config(raw), str(config)
+                arch, name = Architecture.from_hf_config(raw), display_path(config)
             except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
                 why = " ".join(str(e).split())  # pydantic's errors span lines; a problem is one line
-                raise UserError(Problem("--config", f"{config} is not a usable Hugging Face config.json ({why})",
+                raise UserError(Problem("--config", f"{display_path(config)} is not a usable Hugging Face "
+                                        f"config.json ({why})",
                                         "pass the model's config.json (hidden_size, num_hidden_layers, ...)")) from e
         elif model:
             arch, name = cat.model(model, field="MODEL").architecture, model

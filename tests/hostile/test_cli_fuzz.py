@@ -28,9 +28,6 @@ FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthChe
 # File names: any bytes a POSIX name may hold (not '/', not NUL), so invalid UTF-8 too; never '.' or '..'.
 names = st.binary(min_size=1, max_size=40).map(lambda b: b.replace(b"/", b"_").replace(b"\x00", b"_")).filter(
     lambda b: b not in (b".", b"..")).map(os.fsdecode)
-# Names that are valid text: for the entry points that still print a non-UTF-8 name raw (see the xfails below).
-text_names = st.text(st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/"), min_size=1,
-                     max_size=30).filter(lambda t: t not in (".", ".."))
 suffixes = st.sampled_from(["", ".yaml", ".yml", ".json", ".md", ".txt", ".jsonl"])
 
 
@@ -51,18 +48,6 @@ def mutated(draw: st.DrawFn, valid: bytes) -> bytes:
 def contents(valid: bytes) -> st.SearchStrategy[bytes]:
     return st.one_of(mutated(valid), st.binary(max_size=300), st.text(max_size=300).map(str.encode))
 
-
-def utf8_contents(valid: bytes) -> st.SearchStrategy[bytes]:
-    """Contents that decode as UTF-8 (for `check`, until it reports non-UTF-8 configs: see the xfail below)."""
-    return contents(valid).filter(_is_utf8)
-
-
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _digest(paths: list[Path]) -> dict[str, str]:
@@ -132,14 +117,9 @@ HF_CONFIG = (b'{"hidden_size": 896, "num_hidden_layers": 24, "num_attention_head
              b' "intermediate_size": 4864, "vocab_size": 151936, "tie_word_embeddings": true}')
 
 
-ESTIMATE_CAUSE = ("generator/catalog.py:133 Architecture.from_hf_config: a config that is not a mapping raises "
-                  "AttributeError, 1e999 raises OverflowError in int(); generator/cli.py:214 catches only "
-                  "ValueError/KeyError/TypeError (and prints pydantic's raw multi-line error)")
 
-
-@pytest.mark.xfail(strict=False, reason=ESTIMATE_CAUSE)  # strict below, per cause; fuzz finds them most runs
 @FUZZ
-@given(name=text_names, content=contents(HF_CONFIG), method=st.sampled_from(["lora", "qlora", "full", "x"]))
+@given(name=names, content=contents(HF_CONFIG), method=st.sampled_from(["lora", "qlora", "full", "x"]))
 def test_estimate(name, content, method):
     with workdir() as tmp:
         path = tmp / (name + ".json")
@@ -163,7 +143,7 @@ CHECKED = ["configs/train.yaml", "configs/eval.yaml", "configs/rollout.yaml", "c
 def test_check_on_a_repo_with_a_fuzzed_config(baked, data, rel):
     target = baked / rel
     original = target.read_bytes()
-    target.write_bytes(data.draw(utf8_contents(original)))
+    target.write_bytes(data.draw(contents(original)))
     try:
         run_clean(["check", str(baked)], [baked])
     finally:
@@ -188,8 +168,6 @@ def test_check_on_a_train_yaml_with_a_typed_value(baked, data, key, value):
         target.write_bytes(original)
 
 
-@pytest.mark.xfail(strict=True, reason="generator/cli.py:213 estimate prints str(config) raw: a non-UTF-8 file "
-                   "name (lone surrogates) raises UnicodeEncodeError on stdout; use generator.safety.display_path")
 def test_estimate_with_a_non_utf8_file_name():
     with workdir() as tmp:
         path = tmp / (os.fsdecode(b"cfg-\x80") + ".json")
@@ -197,7 +175,6 @@ def test_estimate_with_a_non_utf8_file_name():
         run_clean(["estimate", "--config", str(path)], [path])
 
 
-@pytest.mark.xfail(strict=False, reason=ESTIMATE_CAUSE + " (being fixed in cli.py: drop this marker then)")
 @pytest.mark.parametrize("content", [b"0", b"[]", HF_CONFIG.replace(b"896", b"1e999")], ids=["int", "list", "inf"])
 def test_estimate_with_a_config_that_is_not_a_usable_mapping(content):
     with workdir() as tmp:
@@ -206,8 +183,6 @@ def test_estimate_with_a_config_that_is_not_a_usable_mapping(content):
         run_clean(["estimate", "--config", str(path)], [path])
 
 
-@pytest.mark.xfail(strict=True, reason="generator/check.py:57 _yaml reads with path.read_text(encoding='utf-8') "
-                   "and catches only yaml.YAMLError: a Latin-1 configs/train.yaml raises UnicodeDecodeError")
 def test_check_on_a_latin1_config(baked):
     target = baked / "configs" / "train.yaml"
     original = target.read_bytes()
