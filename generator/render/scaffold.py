@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +145,7 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
     except OSError as e:
         raise UserError(Problem("-o", f"cannot write in {work_parent}: {e.strerror}",
                                 "choose a folder you can write to")) from e
+    previous = _unwind_on_termination()
     try:
         repo = _render(loaded, plan, staging)
         files = sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file())
@@ -155,3 +158,17 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
         return files
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _unwind_on_termination() -> dict[int, Any]:
+    """SIGTERM and SIGHUP unwind through the caller's `finally`, which removes the staging folder (SIGKILL
+    cannot be caught: the next run's _clean_stale removes what it leaves). Returns the handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def unwind(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    return {s: signal.signal(s, unwind) for s in (signal.SIGTERM, signal.SIGHUP)}

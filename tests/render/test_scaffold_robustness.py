@@ -62,8 +62,9 @@ def _run_and_time_render(target: Path, tmpdir: Path) -> float:
     return time.monotonic() - seen
 
 
-def _kill_during_render(target: Path, tmpdir: Path, delay: float, *extra: str) -> tuple[bool, str]:
-    """Start a scaffold, SIGKILL it `delay` s after its staging folder appears. Returns (landed, stdout)."""
+def _kill_during_render(target: Path, tmpdir: Path, delay: float, *extra: str,
+                        signum: int = signal.SIGKILL) -> tuple[bool, str]:
+    """Start a scaffold, send `signum` `delay` s after its staging folder appears. Returns (landed, stdout)."""
     before = set(_staging(target.parent))
     proc = subprocess.Popen(_command(target, *extra), env=_env(tmpdir), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -73,9 +74,9 @@ def _kill_during_render(target: Path, tmpdir: Path, delay: float, *extra: str) -
         time.sleep(POLL_S)
     if proc.poll() is None:
         time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(signum)
     out, _ = proc.communicate(timeout=START_TIMEOUT_S)
-    landed = proc.returncode == -signal.SIGKILL and "wrote" not in out
+    landed = proc.returncode in (-signum, 128 + signum) and "wrote" not in out
     return landed, out
 
 
@@ -153,6 +154,25 @@ def test_sigkill_leaves_nothing_in_the_system_temp_dir_after_a_later_run(tmp_pat
     assert again.returncode == 0, again.stdout + again.stderr
     assert _staging(parent) == []
     assert sorted(p.name for p in tmpdir.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_mid_render_remove_the_staging_folder_at_once(tmp_path, signum):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    ref = tmp_path / "ref" / "repo"
+    ref.parent.mkdir()
+    render_s = _run_and_time_render(ref, tmpdir)
+    landed = 0
+    for i in range(4):
+        parent = tmp_path / f"attempt{i}"
+        parent.mkdir()
+        ok, _ = _kill_during_render(parent / "repo", tmpdir, render_s * i / 4, signum=signum)
+        landed += ok
+        if ok:  # no later run needed: the interrupted one cleaned up after itself
+            assert _staging(parent) == [], "a terminated run left its staging folder"
+            assert not (parent / "repo").exists() or _files(parent / "repo") == _files(ref)
+    assert landed >= 1, "no signal landed inside the render window"
 
 
 def test_stale_staging_of_a_dead_process_is_removed_and_a_live_ones_kept(tmp_path):
