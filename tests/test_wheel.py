@@ -78,7 +78,7 @@ def test_wheel_ships_the_scaffolds_and_the_knowledge_base(installed):
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     must = ["generator/_data/configs/catalog/models.yaml", "generator/_data/configs/trl_keys.yaml",
             "generator/_data/configs/planning.yaml", "generator/_data/configs/examples/support_triage.yaml",
-            "generator/_data/scaffolds/open_weights/{{cookiecutter.slug}}/configs/train.yaml",
+            "generator/_data/scaffolds/open_weights/{{cookiecutter.slug}}/configs/eval.yaml",
             "generator/_data/scaffolds/open_weights/{{cookiecutter.slug}}/scripts/train.py",
             "generator/_data/scaffolds/open_weights/{{cookiecutter.slug}}/Makefile",
             "generator/_data/scaffolds/hosted/scripts/prepare_hosted.py", "generator/cli.py"]
