@@ -90,12 +90,17 @@ def _assert_no_partial_repo(target: Path, reference: set[str]) -> str:
     return "complete"
 
 
-def _sweep(tmp_path: Path, force: bool) -> None:
+def _reference(tmp_path: Path) -> tuple[Path, Path, float]:
+    """A private TMPDIR, a reference repository rendered by a normal run, and that render's length in s."""
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     ref = tmp_path / "ref" / "repo"
     ref.parent.mkdir()
-    render_s = _run_and_time_render(ref, tmpdir)
+    return tmpdir, ref, _run_and_time_render(ref, tmpdir)
+
+
+def _sweep(tmp_path: Path, force: bool) -> None:
+    tmpdir, ref, render_s = _reference(tmp_path)
     reference = _files(ref)
     assert {"STRATEGY.md", "plan.json", "configs/train.yaml"} <= reference
 
@@ -137,13 +142,9 @@ def test_sigkill_mid_force_replace_leaves_old_or_new_never_half(tmp_path):
 
 
 def test_sigkill_leaves_nothing_in_the_system_temp_dir_after_a_later_run(tmp_path):
-    tmpdir = tmp_path / "tmp"
-    tmpdir.mkdir()
+    tmpdir, _, render_s = _reference(tmp_path)
     parent = tmp_path / "parent"
     parent.mkdir()
-    ref = tmp_path / "ref" / "repo"
-    ref.parent.mkdir()
-    render_s = _run_and_time_render(ref, tmpdir)
     landed = 0
     for i in range(1, 4):  # early in the render, while the template copy exists
         ok, _ = _kill_during_render(parent / f"repo{i}", tmpdir, render_s * i / 8)
@@ -158,11 +159,7 @@ def test_sigkill_leaves_nothing_in_the_system_temp_dir_after_a_later_run(tmp_pat
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_sigterm_and_sighup_mid_render_remove_the_staging_folder_at_once(tmp_path, signum):
-    tmpdir = tmp_path / "tmp"
-    tmpdir.mkdir()
-    ref = tmp_path / "ref" / "repo"
-    ref.parent.mkdir()
-    render_s = _run_and_time_render(ref, tmpdir)
+    tmpdir, ref, render_s = _reference(tmp_path)
     landed = 0
     for i in range(4):
         parent = tmp_path / f"attempt{i}"
