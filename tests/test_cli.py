@@ -182,7 +182,145 @@ def test_estimate_bad_inputs():
     res = run("estimate", "--config", "/nonexistent/config.json")
     assert res.exit_code == 1 and "Traceback" not in res.output
     res = run("estimate", "qwen3-8b", "--method", "ia3")
-    assert res.exit_code == 1 and "method" in res.stderr
+    assert res.exit_code == 2 and "--method" in res.stderr
+
+
+def _all_commands():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return [[]] + [[name] for name in group.commands]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("args", _all_commands(), ids=lambda a: " ".join(a) or "ftplan")
+def test_help_has_readable_metavars(args):
+    """Issue 13: no `{answers}`, `<list[str]>` or `<int range>`; choices as [a|b]; -h is --help."""
+    res = run(*args, "--help")
+    assert res.exit_code == 0, res.output
+    for bad in ("{", "}", "<list[", "<int", "<str>", "<path>", "<float"):
+        assert bad not in res.stdout, (bad, res.stdout)
+    assert run(*args, "-h").stdout == res.stdout
+
+
+def test_version_and_choices_in_help():
+    from generator import __version__
+
+    res = run("--version")
+    assert res.exit_code == 0 and res.stdout.strip() == f"ftplan {__version__}"
+    assert "--format [md|json|html]" in run("plan", "-h").stdout
+    helptext = " ".join(run("estimate", "-h").stdout.split())
+    assert "--method [full|lora|qlora]" in helptext and "--sharding [ddp|fsdp|zero3]" in helptext
+    assert "adamw_torch_fused" in helptext
+
+
+@pytest.mark.parametrize("args", [("estimate", "qwen3-8b", "--format", "xml"),
+                                  ("estimate", "qwen3-8b", "--method", "foo"),
+                                  ("estimate", "qwen3-8b", "--optimizer", "adamw_foo"),
+                                  ("estimate", "qwen3-8b", "--sharding", "tp"),
+                                  ("plan", str(GOOD), "--format", "xml")])
+def test_bad_choice_is_usage_error(args):
+    res = run(*args)
+    assert res.exit_code == 2 and "Invalid value" in res.stderr and "Traceback" not in res.output
+
+
+def test_estimate_takes_the_optimizer_names_train_yaml_uses():
+    from generator.render.trl import TRAINER_OPTIM
+
+    for family, name in TRAINER_OPTIM.items():
+        ours = json.loads(run("estimate", "qwen3-8b", "--optimizer", family, "--format", "json").stdout)
+        theirs = run("estimate", "qwen3-8b", "--optimizer", name, "--format", "json")
+        assert theirs.exit_code == 0, theirs.output
+        assert json.loads(theirs.stdout)["breakdown"] == ours["breakdown"], name
+
+
+def test_estimate_tokens_are_honoured():
+    def hours(*extra: str) -> list[float]:
+        res = run("estimate", "qwen3-8b", "--gpu", "H100-SXM", "--format", "json", *extra)
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout)["gpu"]["gpu_hours"]
+
+    one, two = hours(), hours("--tokens", "2e6")
+    assert two[0] == pytest.approx(2 * one[0])
+    res = run("estimate", "qwen3-8b", "--gpu", "H100-SXM", "--tokens", "3e6")
+    assert "for 3,000,000 tokens" in res.stdout
+    assert run("estimate", "qwen3-8b", "--gpu", "H100-SXM", "--tokens", "0").exit_code == 2
+
+
+def test_estimate_that_does_not_fit_exits_1_and_says_what_would():
+    res = run("estimate", "llama-3.1-8b-instruct", "--method", "full", "--gpu", "A100-80GB")
+    assert res.exit_code == 1
+    assert "does not fit" in res.stderr and "A100-80GB has 80 GB" in res.stderr
+    assert "--method qlora" in res.stderr and "tokens/s" not in res.stdout
+    res = run("estimate", "llama-3.1-8b-instruct", "--method", "full", "--gpu", "A100-80GB", "--format", "json")
+    assert res.exit_code == 1
+    info = json.loads(res.stdout)["gpu"]
+    assert info["fits"] is False and any("qlora" in w for w in info["would_fit"])
+    # every suggestion really fits
+    for suggestion in info["would_fit"]:
+        flags = suggestion.split(" (")[0].split()
+        if "--gpu" in flags:
+            continue
+        again = run("estimate", "llama-3.1-8b-instruct", "--method", "full", "--gpu", "A100-80GB", *flags)
+        assert again.exit_code == 0, (suggestion, again.output)
+
+
+def test_broken_pipe_is_quiet():
+    proc = subprocess.Popen([sys.executable, "-m", "generator.cli", "models"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # what `| head -1` does
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    proc.wait(timeout=60)
+    assert "Broken pipe" not in err and "Traceback" not in err and err.strip() == ""
+
+
+def test_written_files_get_the_users_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "STRATEGY.md"
+        assert run("plan", str(GOOD), *TODAY, "-o", str(out)).exit_code == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644
+        out.chmod(0o640)  # an existing file keeps its own mode
+        assert run("plan", str(GOOD), *TODAY, "-o", str(out)).exit_code == 0
+        assert stat.S_IMODE(out.stat().st_mode) == 0o640
+        os.umask(0o077)
+        other = tmp_path / "plan.json"
+        assert run("plan", str(GOOD), *TODAY, "--format", "json", "-o", str(other)).exit_code == 0
+        assert stat.S_IMODE(other.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_missing_paths_are_named_accurately(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [(("check", str(tmp_path / "nope")), "no such folder"), (("check", str(afile)), "not a folder"),
+             (("plan", str(tmp_path / "nope.yaml")), "not found"), (("plan", str(tmp_path)), "is a directory"),
+             (("estimate", "--config", str(tmp_path / "nope.json")), "no such file"),
+             (("plan", str(GOOD), "-o", str(tmp_path / "nope" / "x.md")), "does not exist"),
+             (("init", "-o", str(tmp_path / "nope" / "a.yaml")), "does not exist")]
+    for args, words in cases:
+        res = run(*args)
+        assert res.exit_code == 1 and words in res.stderr, (args, res.output)
+        assert "check the path and its permissions" not in res.stderr
+
+
+def test_tables_fit_their_content():
+    from generator.catalog import load_catalog
+
+    res = subprocess.run([sys.executable, "-m", "generator.cli", "models"], capture_output=True, text=True,
+                         cwd=ROOT, check=True)
+    lines = res.stdout.splitlines()
+    ids = [m.id for m in load_catalog(()).models]
+    assert len(lines) == len(ids) + 2  # header, rule, one line per model: no cell wraps when piped
+    assert all(any(line.startswith(i + " ") for line in lines) for i in ids)
+    assert all(line == line.rstrip() for line in lines)
+    width = {len(line) for line in lines[2:]}
+    assert max(width) <= len(lines[1])  # rows no wider than the rule under the header
 
 
 def test_prompt_fills_the_seed_template_verbatim(tmp_path):
