@@ -14,7 +14,7 @@ from typing import Any
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 WIDTH, HEIGHT = 720, 320
-LEFT, RIGHT, TOP, BOTTOM = 72, 170, 24, 44  # plot margins: y labels left, legend right, x labels below
+LEFT, RIGHT, TOP, BOTTOM = 72, 200, 28, 44  # plot margins: y labels left, legend right, x labels below
 FONT = 'font-family="system-ui,sans-serif" font-size="12"'
 
 
@@ -36,6 +36,15 @@ def _ticks(top: float, count: int = 5) -> list[float]:
     step = 10 ** math.floor(math.log10(raw))
     step *= next(m for m in (1, 2, 2.5, 5, 10) if step * m >= raw)
     return [step * i for i in range(math.ceil(top / step - 1e-9) + 1)]
+
+
+def _span(lo: float, hi: float) -> list[float]:
+    """Round ticks covering lo..hi (lo may be negative)."""
+    if lo >= 0:
+        return _ticks(hi)
+    step = _ticks(hi - lo)[1]
+    start = math.floor(lo / step) * step
+    return [start + step * i for i in range(math.ceil((hi - start) / step - 1e-9) + 1)]
 
 
 def _text(x: float, y: float, text: str, anchor: str = "start", extra: str = "") -> str:
@@ -81,7 +90,7 @@ def cost_chart(plan: dict[str, Any], names: dict[str, str]) -> str:
         bold = row["option"] == recommended
         body.append(f'<polyline class="mark" data-option="{escape(row["option"])}" points="{path}" fill="none" '
                     f'stroke="{colour}" stroke-width="{3.5 if bold else 2}"/>')
-        label = names.get(row["option"], row["option"]) + (" (recommended)" if bold else "")
+        label = names.get(row["option"], row["option"]) + (" (chosen)" if bold else "")
         ly = TOP + 8 + 18 * i
         body.append(f'<line x1="{WIDTH - RIGHT + 12}" x2="{WIDTH - RIGHT + 30}" y1="{ly:.1f}" y2="{ly:.1f}" '
                     f'stroke="{colour}" stroke-width="3"/>')
@@ -91,7 +100,9 @@ def cost_chart(plan: dict[str, Any], names: dict[str, str]) -> str:
         bx = x(month)
         body.append(f'<line class="mark break-even" x1="{bx:.1f}" x2="{bx:.1f}" y1="{TOP}" y2="{HEIGHT - BOTTOM}" '
                     'stroke="#333" stroke-dasharray="5 4"/>')
-        body.append(_text(bx + 4, TOP + 12, f"break-even: month {month}"))
+        right_half = bx > (LEFT + WIDTH - RIGHT) / 2
+        body.append(_text(bx - 4 if right_half else bx + 4, TOP + 12, f"break-even: month {month}",
+                          "end" if right_half else "start"))
         when = f"the recommended option breaks even in month {month}"
     else:
         when = "no option breaks even against today's approach within the 12 months"
@@ -143,48 +154,53 @@ def memory_chart(plan: dict[str, Any]) -> str:
 
 def candidates_chart(plan: dict[str, Any]) -> str:
     """Candidate base models: training cost against the selection score, the chosen one marked."""
-    rows = [c for c in plan.get("candidates") or [] if c.get("score") is not None]
+    everyone = [c for c in plan.get("candidates") or [] if c.get("score") is not None]
+    rows = [c for c in everyone if c.get("fits", True)]  # no configuration fits: no cost to place
     if not rows:
         return ""
-    costs = [max(float(c.get("training_usd") or 0.0), 0.01) for c in rows]
+    floor = 0.01  # a cent: costs below it are drawn at it (a log axis has no zero)
+    costs = [max(float(c.get("training_usd") or 0.0), floor) for c in rows]
     lo, hi = min(costs), max(costs)
     log = hi / lo > 20
     to_x = (lambda v: math.log10(v)) if log else (lambda v: v)  # noqa: E731
     x_lo, x_hi = (math.floor(to_x(lo)), math.ceil(to_x(hi))) if log else (0.0, _ticks(hi)[-1])
     x_hi = x_hi if x_hi > x_lo else x_lo + 1
     scores = [float(c["score"]) for c in rows]
-    y_ticks = _ticks(max(scores) * 1.05)
+    y_ticks = _span(min(0.0, min(scores)), max(scores) * 1.05)
     x = lambda v: LEFT + (WIDTH - LEFT - RIGHT) * (to_x(v) - x_lo) / (x_hi - x_lo)  # noqa: E731
-    y = lambda v: HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * v / y_ticks[-1]  # noqa: E731
+    y = lambda v: (HEIGHT - BOTTOM  # noqa: E731
+                   - (HEIGHT - TOP - BOTTOM) * (v - y_ticks[0]) / (y_ticks[-1] - y_ticks[0]))
     body = _y_axis(y_ticks, y, lambda t: f"{t:g}")
     x_ticks = [10.0 ** e for e in range(int(x_lo), int(x_hi) + 1)] if log else _ticks(hi)
     for t in x_ticks:
         body.append(_text(x(t), HEIGHT - BOTTOM + 16, _usd(t), "middle"))
     axis = "training cost (log scale)" if log else "training cost"
     body.append(_text((LEFT + WIDTH - RIGHT) / 2, HEIGHT - 8, axis, "middle"))
-    body.append(_text(14, TOP + 4, "score", "start"))
+    body.append(_text(LEFT - 6, TOP - 12, "score", "end"))
     chosen = (plan.get("base_model") or {}).get("id")
-    labelled = 0
     for c, cost in sorted(zip(rows, costs, strict=True), key=lambda pair: pair[0]["id"] != chosen):
         is_chosen = c["id"] == chosen
-        fill = PALETTE[5] if is_chosen else (PALETTE[0] if c.get("fits", True) else "none")
+        fill = PALETTE[5] if is_chosen else PALETTE[0]
         cx, cy = x(cost), y(float(c["score"]))
         body.append(f'<circle class="mark" data-model="{escape(str(c["id"]))}" cx="{cx:.1f}" cy="{cy:.1f}" '
                     f'r="{7 if is_chosen else 4.5}" fill="{fill}" stroke="{PALETTE[5] if is_chosen else PALETTE[0]}" '
                     f'fill-opacity="{1 if is_chosen else 0.7}"><title>{escape(str(c["id"]))}: score {c["score"]}, '
                     f"{_usd(cost)}</title></circle>")
-        if is_chosen or (c.get("rank") or 99) <= 3 and labelled < 3:
-            labelled += 0 if is_chosen else 1
-            body.append(_text(cx + 9, cy - 6, str(c["id"]) + (" (chosen)" if is_chosen else ""),
-                              extra=' font-weight="bold"' if is_chosen else ""))
+        if is_chosen:
+            body.append(_text(cx + 10, cy - 8, f"{c['id']} (chosen)", extra=' font-weight="bold"'))
     body.append(f'<circle cx="{WIDTH - RIGHT + 18}" cy="{TOP + 8}" r="4.5" fill="{PALETTE[0]}"/>')
-    body.append(_text(WIDTH - RIGHT + 28, TOP + 12, "fits its GPU"))
-    body.append(f'<circle cx="{WIDTH - RIGHT + 18}" cy="{TOP + 26}" r="4.5" fill="none" stroke="{PALETTE[0]}"/>')
-    body.append(_text(WIDTH - RIGHT + 28, TOP + 30, "does not fit"))
-    best = max(rows, key=lambda c: float(c["score"]))
+    body.append(_text(WIDTH - RIGHT + 28, TOP + 12, "a candidate"))
+    body.append(f'<circle cx="{WIDTH - RIGHT + 18}" cy="{TOP + 26}" r="7" fill="{PALETTE[5]}"/>')
+    body.append(_text(WIDTH - RIGHT + 28, TOP + 30, "the chosen model"))
+
+    top = sorted(rows, key=lambda c: -float(c["score"]))[:3]
+    left_out = len(everyone) - len(rows)
     return _figure("candidates", "Candidate base models: cost against score", body,
-                   f"{len(rows)} candidate models by training cost and selection score; highest score "
-                   f"{best['id']} ({best['score']}), chosen {chosen or 'none'}.")
+                   f"{len(rows)} candidate models by training cost and selection score (hover a point for its "
+                   f"name); chosen: {chosen or 'none'}; highest scores: "
+                   + ", ".join(f"{c['id']} {c['score']} at {_usd(float(c.get('training_usd') or 0))}" for c in top)
+                   + (f". {left_out} more fit no GPU configuration and are not drawn." if left_out else ".")
+                   + (" Costs under $0.01 are drawn at $0.01." if min(costs) == floor else ""))
 
 
 def rollout_chart(plan: dict[str, Any]) -> str:
