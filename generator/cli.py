@@ -537,51 +537,68 @@ def gpus(catalog_dir: CatalogOpt = None) -> None:
     _run(go)
 
 
+def _partial_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}.partial{output.suffix or '.yaml'}")
+
+
 @app.command()
 def init(
-    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Where to write the answers.")] = Path(
-        "answers.yaml"),
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Where to write the answers.")]
+    = Path("answers.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    resume: Annotated[Path | None, typer.Option("--resume", metavar="FILE", help="Answers to start from (e.g. "
+                                                "the .partial.yaml an interrupted init left): each becomes "
+                                                "the question's default.")] = None,
 ) -> None:
-    """Ask the questions one by one (with help and validation) and write an answers file."""
+    """Ask the questions one by one (with help and validation) and write an answers file.
+
+    Interrupted (Ctrl-C, Ctrl-D) or stopped by a problem, it keeps the answers so far in FILE's .partial.yaml
+    twin; `ftplan init --resume` that file picks up from there.
+    """
 
     def go() -> None:
-        from generator.answers import QUESTIONS, dump_answers, parse_answers
+        import yaml
+
+        from generator.answers import dump_answers, parse_answers
+        from generator.answers.questions import interview
 
         if output.exists() and not force:
             raise UserError(Problem("-o", f"{output} exists", "choose another name or pass --force"))
         if not output.expanduser().parent.is_dir():
             raise UserError(Problem("-o", f"folder {output.parent} does not exist", "create it first"))
+        defaults: dict[str, Any] = {}
+        if resume is not None:
+            raw = yaml.safe_load(resume.read_text(encoding="utf-8")) or {}
+            if not isinstance(raw, dict):
+                raise UserError(Problem("--resume", f"{resume} is not a mapping of answers", "pass an answers file"))
+            defaults = {**{k: v for k, v in raw.items() if k != "facts"},
+                        **{f"facts.{k}": v for k, v in (raw.get("facts") or {}).items()}}
         data: dict[str, Any] = {}
-        typer.echo("Answer each question; press Enter to accept the [default] or skip an optional fact.\n")
-        for q in QUESTIONS:
-            optional = q.field.startswith("facts.") or q.field == "project_name"
-            values: list[Any] = []
-            while True:
-                suffix = f" ({len(values) + 1} of {q.min_count}-{q.max_count})" if q.repeat else ""
-                text = typer.prompt(f"{q.field}{suffix}: {q.prompt}\n", default=q.default or "",
-                                    show_default=bool(q.default))
-                if not text.strip():
-                    if (optional and not q.repeat) or (q.repeat and len(values) >= q.min_count):
-                        break
-                    typer.secho("  required", fg=typer.colors.YELLOW)
-                    continue
-                if err := q.validate(text):
-                    typer.secho(f"  {err}", fg=typer.colors.YELLOW)
-                    continue
-                values.append(q.convert(text))
-                if not q.repeat or len(values) >= q.max_count:
-                    break
-            if not values:
-                continue
-            value = values if q.repeat else values[0]
-            if "." in q.field:
-                head, key = q.field.split(".", 1)
-                data.setdefault(head, {})[key] = value
+        partial = _partial_path(output)
+
+        def keep(why: str) -> None:
+            if data:
+                _write(partial, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+                typer.secho(f"\n{why}: your answers so far are in {partial}; continue with "
+                            f"`ftplan init -o {output} --resume {partial}`", fg=typer.colors.YELLOW, err=True)
             else:
-                data[q.field] = value
-        loaded = parse_answers(data, str(output))
+                typer.secho(f"\n{why}: nothing answered, nothing written", fg=typer.colors.YELLOW, err=True)
+
+        def ask(label: str, default: str | None) -> str:
+            return str(typer.prompt(f"  {label}", default=default or "", show_default=default is not None))
+
+        try:
+            interview(ask, typer.echo, data, defaults)
+        except (typer.Abort, KeyboardInterrupt, EOFError):
+            keep("stopped")
+            raise typer.Exit(130) from None
+        try:
+            loaded = parse_answers(data, str(output))
+        except UserError:
+            keep("not written")
+            raise
         _write(output, dump_answers(loaded.answers))
+        partial.unlink(missing_ok=True)
         typer.echo(f"wrote {output}; next: ftplan plan {output}")
 
     _run(go)

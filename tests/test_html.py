@@ -7,6 +7,7 @@ import re
 import shutil
 import struct
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 import zlib
 from pathlib import Path
@@ -110,7 +111,7 @@ def test_markdown_it_is_not_imported_for_markdown() -> None:
     code = ("import sys; from generator.cli import app; from typer.testing import CliRunner; "
             "CliRunner().invoke(app, ['plan', 'configs/examples/support_triage.yaml', '--today', '2026-11-25']); "
             "print('markdown_it' in sys.modules)")
-    out = subprocess.run(["python", "-c", code], capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "False"
 

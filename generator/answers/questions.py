@@ -133,3 +133,179 @@ def _questions() -> list[Question]:
 
 
 QUESTIONS: list[Question] = _questions()
+
+
+# --- the interview: `ftplan init`'s loop, with its input and output passed in (the CLI owns the terminal) ---
+
+BACK = "<"
+INTRO = ("Answer each question and press Enter. Enter alone accepts the [default] or skips an optional fact "
+         f"(ftplan infers it). Type {BACK} to go back one question. Ctrl-C or Ctrl-D stops and keeps your "
+         "answers so far in a file.")
+_PLACEHOLDER_PAIRS = [{"input": f"placeholder input {i}", "output": f"placeholder output {i}"}
+                      for i in range(MAX_EXAMPLE_PAIRS)]
+
+
+def _required(q: Question) -> bool:
+    return not (q.field.startswith("facts.") or q.field == "project_name")
+
+
+def _set(data: dict[str, Any], field: str, value: Any) -> None:
+    head, _, key = field.partition(".")
+    if key:
+        data.setdefault(head, {})[key] = value
+    else:
+        data[field] = value
+
+
+def _get(data: dict[str, Any], field: str) -> Any:
+    head, _, key = field.partition(".")
+    return (data.get(head) or {}).get(key) if key else data.get(field)
+
+
+def _drop(data: dict[str, Any], field: str) -> None:
+    head, _, key = field.partition(".")
+    if key:
+        (data.get(head) or {}).pop(key, None)
+        if head in data and not data[head]:
+            data.pop(head)
+    else:
+        data.pop(field, None)
+
+
+def cross_field_problems(data: dict[str, Any]) -> list[Problem]:
+    """The schema's cross-field error rules on the answers so far (unasked required fields filled with
+    placeholders, so only what has been answered can fail)."""
+    from generator.answers.rules import ERROR_RULES
+
+    probe: dict[str, Any] = {name: "placeholder" for name, info in Answers.model_fields.items()
+                             if info.is_required() and name not in ("example_pairs", "facts")}
+    probe.update(_INIT_DEFAULTS)
+    probe.update({k: v for k, v in data.items() if k != "facts"})
+    probe.setdefault("example_pairs", _PLACEHOLDER_PAIRS[:MIN_EXAMPLE_PAIRS])
+    probe["facts"] = dict(data.get("facts") or {})
+    try:
+        answers = Answers.model_validate(probe)
+    except ValidationError:
+        return []  # a field's own rule already refused the answer
+    return [p for rule in ERROR_RULES if (p := rule(answers)) is not None]
+
+
+def _short(q: Question, problem: str) -> str:
+    """One line for a wrong answer: the choices once, the field's description not repeated."""
+    if " — " in problem:
+        message, fix = problem.split(" — ", 1)
+        if message.startswith("must be one of"):
+            return f"{message} — {fix}" if fix.startswith("did you mean") else message
+        fix = fix.replace(q.prompt.split(" (optional")[0], "").strip()
+        return f"{message} — {fix}" if fix else message
+    return problem
+
+
+def interview(ask: Callable[[str, str | None], str], say: Callable[[str], None], data: dict[str, Any],
+              defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Ask every question, validating each answer on the spot, into `data` (kept up to date, so a caller
+    that is interrupted still holds every answer given so far).
+
+    `ask(label, default)` returns the typed line (the default when Enter alone is pressed); `say(text)` shows a
+    line. A field that a cross-field rule makes required (facts.gpu with infrastructure: local) is asked
+    right after the answer that requires it. `<` goes back one question.
+    """
+    by_field = {q.field: q for q in QUESTIONS}
+    queue: list[str] = [q.field for q in QUESTIONS]
+    done: list[str] = []  # fields in the order they were answered (or skipped), for going back
+    forced: dict[str, str] = {}  # field -> why a rule now requires it
+    say(INTRO)
+    while queue:
+        field = queue.pop(0)
+        if field in done:
+            continue
+        q = by_field[field]
+        required = _required(q) or field in forced
+        default = (defaults or {}).get(field, q.default)
+        default_text = None if default is None else (", ".join(map(str, default)) if isinstance(default, list)
+                                                     else str(default))
+        say("")
+        say(f"{field}: {q.prompt.split(' (optional')[0]}" + ("" if required else " (optional: Enter to infer it)"))
+        if field in forced:
+            say(f"  {field} {forced[field]}")
+        before = {str(p) for p in cross_field_problems(data)}
+        if q.repeat:
+            went_back = _ask_pairs(q, ask, say, data)
+            if went_back:
+                queue[:0] = _back(done, field, data)
+                continue
+        else:
+            label = f"{field.split('.')[-1]}{' (required)' if required and default_text is None else ''}"
+            while True:
+                text = ask(label, default_text).strip()
+                if text == BACK:
+                    break
+                if not text and required:
+                    say(f"  {field} is required")
+                    continue
+                if err := q.validate(text):
+                    say(f"  {_short(q, err)}")
+                    continue
+                value = q.convert(text)
+                if value is None:
+                    _drop(data, field)
+                else:
+                    _set(data, field, value)
+                break
+            if text == BACK:
+                queue[:0] = _back(done, field, data)
+                continue
+        new = [p for p in cross_field_problems(data) if str(p) not in before]
+        again = False
+        for p in new:
+            if p.field in by_field and p.field not in done and p.field != field:
+                forced[p.field] = p.message
+                queue.insert(0, p.field)
+            else:
+                say(f"  {p}")
+                again = True
+        if again:
+            _drop(data, field)
+            queue.insert(0, field)
+            continue
+        forced.pop(field, None)
+        done.append(field)
+    return data
+
+
+def _back(done: list[str], field: str, data: dict[str, Any]) -> list[str]:
+    """The questions to ask next after `<`: the previous one, then the current one again."""
+    if not done:
+        return [field]
+    previous = done.pop()
+    _drop(data, previous)
+    return [previous, field]
+
+
+def _ask_pairs(q: Question, ask: Callable[[str, str | None], str], say: Callable[[str], None],
+               data: dict[str, Any]) -> bool:
+    """The example pairs, one per line; True when the user went back past the first pair."""
+    say(f"  One pair per line, as: input -> output. {q.min_count} to {q.max_count} pairs; after {q.min_count}, "
+        "a blank line ends the list.")
+    pairs = list(data.get(q.field) or [])
+    while len(pairs) < q.max_count:
+        n = len(pairs) + 1
+        hint = "required" if n <= q.min_count else "blank line ends the list"
+        text = ask(f"pair {n} ({hint})", None).strip()
+        if text == BACK:
+            if not pairs:
+                return True
+            pairs.pop()
+            data[q.field] = pairs
+            continue
+        if not text:
+            if n <= q.min_count:
+                say(f"  at least {q.min_count} pairs are required ({n - 1} so far)")
+                continue
+            break
+        if err := q.validate(text):
+            say(f"  {err}")
+            continue
+        pairs.append(q.convert(text).model_dump())
+        data[q.field] = pairs
+    return False
