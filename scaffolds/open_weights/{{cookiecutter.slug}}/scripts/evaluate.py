@@ -14,10 +14,12 @@ Run from the repository root:
 
 The metrics, the paired test of each and the statistics settings come from configs/eval.yaml (the plan);
 scripts/metrics.py computes the built-in metrics and scripts/user_metrics.py yours; execution_accuracy
-needs `sql:` (a database), pass_at_1 `allow_code_execution: true`, win_rate a `judge:`. Writes
-<output_dir>/eval_report.json and eval_report.md (baseline_report.* with --baseline-only). Every generation
-is cached in <output_dir>/generations.jsonl, keyed by model, example and generation settings, so an
-interrupted run continues where it stopped and gives the same report.
+needs `sql:` (a database), json_schema_validity `json_schema:` (a schema file), pass_at_1
+`allow_code_execution: true`, win_rate a `judge:`. `labels: auto` takes the label set from data/manifest.json
+(make data). Writes <output_dir>/eval_report.json and eval_report.md (baseline_report.* with --baseline-only,
+which also records the held-out set's sha256: `make eval` refuses a held-out set changed since). Every
+generation is cached in <output_dir>/generations.jsonl, keyed by model, example and generation settings, so
+an interrupted run continues where it stopped and gives the same report.
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ def requirements(cfg: dict, metrics: dict[str, Any]) -> list[str]:
     import forgetting
     import judge
 
-    checks = [check for name, check in (("pass_at_1", code_exec.require_opt_in), ("win_rate", judge.settings))
-              if name in metrics]
+    checks = [check for name, check in (("pass_at_1", code_exec.require_opt_in), ("win_rate", judge.settings),
+                                        ("json_schema_validity", require_schema)) if name in metrics]
     if (cfg.get("forgetting") or {}).get("lm_eval_tasks") and not cfg.get("baseline_only"):
         checks.append(lambda c: forgetting.require_lm_eval())
     problems = []
@@ -91,6 +93,29 @@ def requirements(cfg: dict, metrics: dict[str, Any]) -> list[str]:
         except UserError as err:
             problems.append(str(err))
     return problems
+
+
+def require_schema(cfg: dict) -> None:
+    """json_schema_validity: a schema file named in eval.yaml, valid JSON Schema, and jsonschema installed."""
+    import importlib.util
+
+    if not cfg.get("json_schema"):
+        raise UserError("json_schema: json_schema_validity needs the JSON Schema file the answers must follow — add "
+                        "`json_schema: data/schema.json` to configs/eval.yaml")
+    if importlib.util.find_spec("jsonschema") is None:
+        raise UserError("json_schema_validity needs the jsonschema package — pip install jsonschema")
+    if cfg.get("_dry_run") is False:
+        import jsonschema
+        from metrics import schema_validator
+
+        try:
+            schema_validator(cfg)
+        except OSError as exc:
+            raise UserError(f"json_schema: cannot read {cfg['json_schema']} ({exc.strerror}) — check the path") \
+                from None
+        except (ValueError, jsonschema.SchemaError) as exc:
+            first = str(exc).splitlines()[0]
+            raise UserError(f"json_schema: {cfg['json_schema']} is not a valid JSON Schema ({first})") from None
 
 
 def few_shot_prompts(examples: list[dict], shots_pool: list[dict], k: int) -> list[list[dict]]:
@@ -127,9 +152,15 @@ def dry_run(cfg: dict, metrics: dict[str, Any]) -> int:
     inputs = {k: cfg.get(k) for k in ("heldout", "few_shot_examples")}
     if not cfg.get("baseline_only"):
         inputs["probe"] = cfg.get("probe")
+    if "json_schema_validity" in metrics:
+        inputs["json_schema"] = cfg.get("json_schema")
     if "execution_accuracy" in metrics:
         inputs["sql.database"] = (cfg.get("sql") or {}).get("database")
     named = {k: v for k, v in inputs.items() if v}
+    if cfg.get("_labels_problem"):
+        print(f"  missing  {cfg['_labels_problem']}")
+    elif cfg.get("labels"):
+        print(f"labels: {len(cfg['labels'])} from {cfg['_labels_source']}")
     if "pass_at_1" in metrics:
         from code_exec import WARNING
 
@@ -145,9 +176,15 @@ def main(cfg: dict) -> int:
     """Generate (or read from the cache), compare, gate and write the reports; 0 when every gate passes."""
     import report as rp
     from generation import Cache, EndpointBackend, LocalBackend, run_pass
+    from manifest import heldout_changed, sha256_file
 
     metrics = cfg["_metrics"]
     out_dir = Path(cfg["output_dir"])
+    changed = heldout_changed(cfg["heldout"], None if cfg.get("baseline_only") else out_dir / "baseline_report.json")
+    if changed and not cfg.get("baseline_only"):
+        raise UserError("\n".join(changed))
+    for line in changed:
+        print(f"warning: {line}", file=sys.stderr)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache, timings = Cache(out_dir / "generations.jsonl"), {}
     backend = EndpointBackend(cfg) if cfg.get("endpoint") else LocalBackend(cfg)
@@ -162,7 +199,9 @@ def main(cfg: dict) -> int:
     base_v = rp.vectors(metrics, base_out, examples, cfg, against=base_out)
     few_v = rp.vectors(metrics, few_out, examples, cfg, against=base_out) if few_out else None
     report: dict[str, Any] = {"task_type": cfg["task_type"], "primary_metric": cfg["primary_metric"],
-                              "n_examples": len(examples), "baseline_only": bool(cfg.get("baseline_only"))}
+                              "n_examples": len(examples), "baseline_only": bool(cfg.get("baseline_only")),
+                              "heldout_sha256": sha256_file(cfg["heldout"]), "labels": cfg.get("labels"),
+                              "labels_source": cfg.get("_labels_source")}
     if cfg.get("baseline_only"):
         report["metrics"] = rp.compare(cfg, metrics, base_v, few_v or base_v)
         report["baselines"] = {
@@ -253,8 +292,13 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     gen = cfg.get("generation") or {}
     cfg["max_new_tokens"] = gen.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     cfg["batch_size"] = args.batch_size or gen.get("batch_size", DEFAULT_BATCH_SIZE)
-    cfg["_metrics"] = resolve_metrics(cfg, args.config)
     cfg["_dry_run"] = args.dry_run
+    cfg["_metrics"] = resolve_metrics(cfg, args.config)
+    from manifest import resolve_labels
+
+    cfg["labels"], cfg["_labels_source"], cfg["_labels_problem"] = resolve_labels(cfg.get("labels"), cfg["heldout"])
+    if cfg["_labels_problem"] and not args.dry_run:
+        raise UserError(f"{args.config}: {cfg['_labels_problem']}")
     return cfg
 
 

@@ -174,6 +174,29 @@ def _pass_at_1(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -
     return _column(pass_at_1(preds, rows, cfg))
 
 
+def schema_validator(cfg: dict) -> Any:
+    """A jsonschema validator for the schema file named by eval.yaml `json_schema` (checked, then cached)."""
+    import jsonschema
+
+    path = str(cfg.get("json_schema") or "")
+    cached = _VALIDATORS.get(path)
+    if cached is None:
+        with open(path, encoding="utf-8") as fh:
+            schema = json.load(fh)
+        cls = jsonschema.validators.validator_for(schema)
+        cls.check_schema(schema)
+        cached = _VALIDATORS[path] = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return cached
+
+
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _schema_validity(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
+    validator, parsed = schema_validator(cfg), [parse_json(h) for h in preds]
+    return _column([float(p is not None and validator.is_valid(p)) for p in parsed])
+
+
 def _win_rate(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
     from judge import win_rate
 
@@ -199,6 +222,8 @@ METRICS: dict[str, Metric] = {
                  "answer equal to the reference after whitespace normalisation"),
         per_item("json_validity", "mcnemar", lambda h, r, c: float(parse_json(h) is not None),
                  "answer parses as JSON"),
+        Metric("json_schema_validity", "per_item", "mcnemar", _schema_validity, _mean,
+               "answer parses as JSON and validates against eval.yaml's json_schema (jsonschema)"),
         per_item("rouge_l", "sign_flip", lambda h, r, c: rouge_l(h, r),
                  "ROUGE-L F-measure (longest common subsequence of tokens), as rouge-score computes it"),
         Metric("chrf", "corpus", "sign_flip", _counts(chrf_stats), lambda s, n: chrf_from_sums(s),

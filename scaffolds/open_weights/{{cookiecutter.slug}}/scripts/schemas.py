@@ -50,7 +50,8 @@ EVAL_KEYS: dict[str, F] = {
     "base_model": F("str", "Hub id or local folder of the base model", required=True),
     "adapter": F("str", "the trained adapter (or full model) folder", nullable=True),
     "task_type": F("str", "the plan's task type: decides the error analysis", required=True),
-    "labels": F("list", "the label set macro-F1 averages over", nullable=True, item=F("str")),
+    "labels": F("labels", "the label set macro-F1 averages over: auto (data/manifest.json), a list, or null",
+                nullable=True, item=F("str")),
     "heldout": F("str", "the frozen held-out JSONL", required=True),
     "probe": F("str", "general-capability JSONL scored before and after tuning", nullable=True),
     "few_shot_examples": F("str", "demonstrations for the few-shot baseline", nullable=True),
@@ -89,6 +90,8 @@ EVAL_KEYS: dict[str, F] = {
         "dialect": F("str", "the dialect the queries are written in (sqlglot name: sqlite, duckdb, postgres...)"),
         "timeout_s": F("float", "seconds a query may run before it counts as wrong", lo=0.01),
     }),
+    "json_schema": F("str", "json_schema_validity: the JSON Schema file every answer must validate against",
+                     nullable=True),
     "allow_code_execution": F("bool", "pass_at_1 runs the generated code on this machine: true to allow it"),
     "code_execution": F("map", "pass_at_1 limits per program", nullable=True, keys={
         "timeout_s": F("float", "CPU seconds (and wall clock + 1 s)", lo=1),
@@ -160,11 +163,14 @@ def _type_ok(spec: F, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if spec.type == "list":
         return isinstance(value, list)
+    if spec.type == "labels":
+        return value == "auto" or isinstance(value, list)
     return isinstance(value, dict)  # map, dict
 
 
 EXPECTED = {"str": "text", "bool": "true or false", "int": "a whole number", "float": "a finite number",
-            "list": "a list", "map": "a mapping", "metrics": "a mapping of metric names (or a list of names)"}
+            "list": "a list", "map": "a mapping", "labels": "auto or a list of labels",
+            "metrics": "a mapping of metric names (or a list of names)"}
 
 
 def check(value: Any, spec: F, path: str, problems: list[str], required: bool = True) -> None:
@@ -185,7 +191,7 @@ def check(value: Any, spec: F, path: str, problems: list[str], required: bool = 
         problems.append(f"{path}: {value!r} is not one of {list(spec.choices)} — pick one")
     if spec.lo is not None and value < spec.lo or spec.hi is not None and value > spec.hi:
         problems.append(f"{path}: {value} is outside [{spec.lo}, {spec.hi}] — use a value in that range")
-    if spec.type == "list" and spec.item:
+    if spec.type in ("list", "labels") and spec.item and isinstance(value, list):
         for i, item in enumerate(value):
             check(item, spec.item, f"{path}[{i}]", problems, required)
     elif spec.type == "metrics" and spec.item:

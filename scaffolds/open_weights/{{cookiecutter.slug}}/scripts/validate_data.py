@@ -307,6 +307,10 @@ def main(
                 "no max_length in the config: pass --max-seq-length N to check truncation",
             )
         )
+    if heldout:  # the frozen held-out set edited after `make data` froze it (scripts/manifest.py)
+        from manifest import heldout_changed
+
+        run_notes += [finding(heldout, 0, "error", "heldout_changed", m) for m in heldout_changed(heldout)]
     pool = None
     paths = [Path(train)] + ([Path(heldout)] if heldout else [])
     try:
@@ -343,6 +347,7 @@ def main(
         for (_, code), n in scan.counts.items():
             counts[code] += n
     n_err = sum(n for s in scans for (sev, _), n in s.counts.items() if sev == "error")
+    n_err += sum(1 for f in run_notes if f["severity"] == "error")
     stats.update(
         tokenizer=None if tok is None else (tokenizer or cfg.get("model_name_or_path")),
         token_counting="tokenizer" if tok is not None else "whitespace",

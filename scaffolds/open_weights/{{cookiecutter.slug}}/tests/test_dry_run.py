@@ -52,7 +52,7 @@ def user_metric_repo(tmp_path: Path) -> Path:
     cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
     cfg["metrics"]["acceptance_rate"] = {"test": "sign_flip", "builtin": False}
     cfg["gates"] = [{"metric": "acceptance_rate", "op": "delta_ci_low>", "threshold": -1.0}]
-    cfg.update(probe=None, few_shot_examples=None)
+    cfg.update(probe=None, few_shot_examples=None, labels=["billing", "bug"])  # no data/manifest.json here
     cfg["generation"]["max_new_tokens"] = 16
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return repo

@@ -19,8 +19,9 @@ import metrics as mt  # noqa: E402
 
 # The built-in metrics of ftplan's configs/tasks.yaml; ftplan's own tests compare this list with that file.
 BUILTIN = {"accuracy", "macro_f1", "field_f1", "field_accuracy", "exact_match", "json_validity", "rouge_l", "chrf",
-           "bleu", "execution_accuracy", "pass_at_1", "win_rate"}
-CONTEXT = {"execution_accuracy", "pass_at_1", "win_rate"}  # need a database, opt-in tests, a judge
+           "bleu", "json_schema_validity", "execution_accuracy", "pass_at_1", "win_rate"}
+# need a schema file (tests/test_json_schema.py), a database, opt-in tests, a judge
+CONTEXT = {"json_schema_validity", "execution_accuracy", "pass_at_1", "win_rate"}
 
 
 def test_registry_is_the_builtin_set() -> None:
