@@ -56,6 +56,7 @@ _CODE = (["def f(x):\n    return x + 1", "```python\ndef f(x):\n    return x + 1
 _CODE_ROWS = [{"tests": "assert f(1) == 2"}, {"test_cases": ["assert f(0) == 1"]}]
 SAMPLES = {"accuracy": _LABEL, "macro_f1": _LABEL, "exact_match": _TEXT, "rouge_l": _TEXT, "chrf": _TEXT,
            "bleu": _TEXT, "field_f1": _JSON, "field_accuracy": _JSON, "json_validity": _JSON,
+           "json_schema_validity": _JSON,
            "execution_accuracy": _SQL, "pass_at_1": _CODE}
 # win_rate needs a judge endpoint: the generated repo's tests/test_endpoint.py runs it against a judge served on
 # loopback; here it must at least exist and score the base against itself 0.5 by construction.
@@ -71,7 +72,9 @@ def test_every_builtin_metric_computes(generated_metrics, name, tmp_path):
     good, refs, bad = SAMPLES[name]
     db = tmp_path / "db.sqlite"
     sqlite3.connect(db).close()
-    cfg = {"labels": ["billing", "bug"], "task_type": "extraction" if refs is _JSON[1] else "qa",
+    schema = tmp_path / "schema.json"  # every _JSON reference has a field; the wrong "{}" has none
+    schema.write_text(json.dumps({"type": "object", "minProperties": 1}), encoding="utf-8")
+    cfg = {"json_schema": str(schema), "labels": ["billing", "bug"], "task_type": "extraction" if refs is _JSON[1] else "qa",
            "sql": {"database": str(db)}, "allow_code_execution": True}
     rows = _CODE_ROWS if name == "pass_at_1" else None
     perfect = generated_metrics.score(metric, good, refs, cfg, rows)
