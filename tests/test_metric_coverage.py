@@ -74,7 +74,8 @@ def test_every_builtin_metric_computes(generated_metrics, name, tmp_path):
     sqlite3.connect(db).close()
     schema = tmp_path / "schema.json"  # every _JSON reference has a field; the wrong "{}" has none
     schema.write_text(json.dumps({"type": "object", "minProperties": 1}), encoding="utf-8")
-    cfg = {"json_schema": str(schema), "labels": ["billing", "bug"], "task_type": "extraction" if refs is _JSON[1] else "qa",
+    cfg = {"json_schema": str(schema), "labels": ["billing", "bug"],
+           "task_type": "extraction" if refs is _JSON[1] else "qa",
            "sql": {"database": str(db)}, "allow_code_execution": True}
     rows = _CODE_ROWS if name == "pass_at_1" else None
     perfect = generated_metrics.score(metric, good, refs, cfg, rows)
