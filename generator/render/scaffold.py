@@ -140,12 +140,13 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
     work_parent = Path(tempfile.gettempdir()) if dry_run else parent
     if not dry_run:
         _clean_stale(parent)
+    previous = _unwind_on_termination()  # before the staging folder exists: no window where a signal strands it
     try:
         staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=work_parent))
     except OSError as e:
+        _restore(previous)
         raise UserError(Problem("-o", f"cannot write in {work_parent}: {e.strerror}",
                                 "choose a folder you can write to")) from e
-    previous = _unwind_on_termination()
     try:
         repo = _render(loaded, plan, staging)
         files = sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file())
@@ -158,8 +159,12 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
         return files
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        _restore(previous)
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 def _unwind_on_termination() -> dict[int, Any]:
