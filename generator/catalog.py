@@ -194,6 +194,10 @@ class BaseModelEntry(Sourced):
     license: str = Field(min_length=1, description="Hugging Face license tag (SPDX id where one exists)")
     commercial_use: bool
     license_notes: str = ""
+    license_mau_limit: int | None = Field(
+        default=None, ge=1, le=10**12,
+        description="monthly active users above which the licence needs a separate grant (license_notes say so)",
+    )
     languages: list[str] = Field(
         min_length=1,
         description="ISO 639-1 codes the card names; 'multilingual:<n>' when it claims n languages unnamed",
@@ -277,6 +281,12 @@ class GpuEntry(Sourced):
     supports_bf16: bool
     memory_bandwidth_gbs: float = Field(gt=0, le=1e6)
     prices: list[GpuPrice] = Field(min_length=2, description="at least two providers")
+    board_power_w: float | None = Field(default=None, gt=0, le=1e5,
+                                        description="board power (TDP) in watts: what an owned GPU draws")
+    purchase_usd: float | None = Field(default=None, gt=0, le=1e7,
+                                       description="purchase price (launch MSRP): an owned GPU's amortisation")
+    owned_source: str | None = Field(default=None, min_length=3,
+                                     description="where board_power_w and purchase_usd come from")
 
     @model_validator(mode="after")
     def _bf16_consistent(self) -> GpuEntry:

@@ -174,7 +174,7 @@ def _fit(plan: dict[str, Any], inputs: dict[str, Any]) -> Any:
                micro_batch=int(inputs["micro_batch"]), grad_ckpt=bool(inputs["grad_ckpt"]),
                lora_r=int(inputs["lora_r"]), targets=tuple(inputs["targets"]), optimizer=inputs["optimizer"],
                gpu_count=int(inputs["gpu_count"]), strategy=inputs["strategy"], tokens=float(inputs["tokens"]),
-               headroom=float(inputs["headroom"]))
+               headroom=float(inputs["headroom"]), loss=inputs.get("loss", "fp32"))
 
 
 def _fit_and_cost(plan: dict[str, Any], cfg: dict[str, Any], findings: list[Finding]) -> None:

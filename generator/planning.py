@@ -62,6 +62,13 @@ class Split(Planning):
         return self
 
 
+class ScriptRates(Planning):
+    source: Source
+    cjk: Annotated[float, Field(gt=0, le=100)]
+    devanagari: Annotated[float, Field(gt=0, le=100)]
+    thai: Annotated[float, Field(gt=0, le=100)]
+
+
 class Data(Planning):
     minimum_examples: Sourced[Examples]
     hard_floor_examples: Sourced[Examples]
@@ -70,6 +77,10 @@ class Data(Planning):
     heldout_max: Examples
     forgetting_mix_fraction: Sourced[Share]
     chars_per_token: Sourced[Annotated[float, Field(gt=0, le=100)]]
+    chars_per_token_by_script: ScriptRates
+    words_per_page: Sourced[Annotated[int, Field(ge=1, le=10_000)]]
+    tokens_per_word: Sourced[Annotated[float, Field(gt=0, le=100)]]
+    spoken_words_per_minute: Sourced[Annotated[int, Field(ge=1, le=1000)]]
 
     @model_validator(mode="after")
     def _ordered(self) -> Data:
@@ -137,6 +148,7 @@ class Hyperparameters(Planning):
     early_stopping_patience: Sourced[Annotated[int, Field(ge=0, le=10_000)]]
     evals_per_epoch: Sourced[Annotated[int, Field(ge=1, le=10_000)]]
     seed: Sourced[Annotated[int, Field(ge=0, le=2**32 - 1)]]
+    chunked_loss_logits_share: Sourced[OpenShare]
 
 
 class SizeBand(Planning):
@@ -241,6 +253,44 @@ class FineTune(Planning):
     prompt_tokens_after: Sourced[Tokens]
 
 
+class InferenceModel(Planning):
+    id: Annotated[str, Field(min_length=1)]
+    names: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    input_usd_per_1m: Usd
+    output_usd_per_1m: Usd
+    retires: Date | None
+    successor: Annotated[str, Field(min_length=1)] | None
+
+
+class HostedInference(Planning):
+    source: Source
+    as_of: Date
+    models: list[InferenceModel] = Field(min_length=1)
+
+
+class HardRules(Planning):
+    quality_gap_small: Sourced[Probability]
+
+
+class OwnedGpu(Planning):
+    electricity_usd_per_kwh: Sourced[Annotated[float, Field(gt=0, le=10)]]
+    amortisation_months: Sourced[Annotated[int, Field(ge=1, le=240)]]
+
+
+class Engineering(Planning):
+    usd_per_week: Sourced[Usd]
+
+
+class Retrieval(Planning):
+    chunk_tokens: Sourced[Annotated[int, Field(ge=16, le=1 << 20)]]
+    chunk_overlap_tokens: Sourced[Annotated[int, Field(ge=0, le=1 << 20)]]
+    top_k: Sourced[Annotated[int, Field(ge=1, le=1000)]]
+    embedding_model: Sourced[Annotated[str, Field(min_length=1)]]
+    reranker: Sourced[Annotated[str, Field(min_length=1)]]
+    recall_at_k_min: Sourced[Share]
+    groundedness_min: Sourced[Share]
+
+
 class Labeling(Planning):
     default_cost_per_example_usd: Sourced[Usd]
 
@@ -271,4 +321,10 @@ def planning_schema() -> type[BaseModel]:
         distillation=(Distillation, ...),
         fine_tune=(FineTune, ...),
         labeling=(Labeling, ...),
+        hosted_inference=(HostedInference, ...),
+        gate_margin=(Sourced[Probability], ...),
+        hard_rules=(HardRules, ...),
+        owned_gpu=(OwnedGpu, ...),
+        engineering=(Engineering, ...),
+        retrieval=(Retrieval, ...),
     )

@@ -182,6 +182,68 @@ class Facts(_Strict):
         le=MAX_TOKENS,
     )
 
+    current_model: str | None = _f(
+        "The model that runs today (a catalog id such as gpt-4o-mini, gemini-2.5-flash, claude-haiku-4.5): "
+        "the ROI baseline; a retiring model is flagged with its date. Inferred from current_approach when "
+        "it names one.",
+        "gpt-4o-mini",
+        default=None,
+        min_length=1,
+    )
+    heldout_available: int | None = _f(
+        "Size of an evaluation set you already have and keep frozen: it becomes the held-out set, never "
+        "carved from the training data.",
+        2000,
+        default=None,
+        ge=0,
+        le=MAX_EXAMPLES,
+    )
+    validation_available: int | None = _f(
+        "Hand-verified (double-annotated, audited) items: used for validation and the held-out set first.",
+        500,
+        default=None,
+        ge=0,
+        le=MAX_EXAMPLES,
+    )
+    p95_input_tokens: int | None = _f(
+        "The 95th-percentile input length in tokens: decides the model's context and the training memory.",
+        900,
+        default=None,
+        gt=0,
+        le=MAX_TOKENS,
+    )
+    max_input_tokens: int | None = _f(
+        "The longest input in tokens you must handle.", 4000, default=None, gt=0, le=MAX_TOKENS
+    )
+    monthly_active_users: int | None = _f(
+        "Monthly active users of the product the model serves: licence user-count thresholds apply "
+        "(Llama 700M, Qwen 100M).",
+        2000000,
+        default=None,
+        ge=0,
+        le=MAX_MONTHLY_REQUESTS,
+    )
+    preference_pairs_available: int | None = _f(
+        "Chosen/rejected answer pairs you have: a DPO/ORPO stage after SFT.", 0, default=None, ge=0,
+        le=MAX_EXAMPLES,
+    )
+    ab_min_days: int | None = _f(
+        "The shortest A/B test the business accepts, in days.", 14, default=None, ge=1, le=3650
+    )
+    owned_gpus: bool | None = _f(
+        "true when the GPUs are yours (priced at power and amortisation, not rental); default true for "
+        "infrastructure: local.",
+        True,
+        default=None,
+    )
+    engineering_weeks: float | None = _f(
+        "Engineer-weeks the project may take (data, training, evaluation, rollout): prices the engineering.",
+        3,
+        default=None,
+        gt=0,
+        le=1000,
+    )
+
     @field_validator("languages")
     @classmethod
     def _languages_not_blank(cls, value: list[str] | None) -> list[str] | None:
@@ -283,3 +345,14 @@ class EffectiveFacts(BaseModel):
     labeling_cost_per_example_usd: float
     current_prompt_tokens: int
     labels: list[str] = Field(description="The label set for classification, else empty")
+    current_model: str | None = Field(default=None, description="None: the provider's reference API model")
+    heldout_available: int = Field(default=0, description="0: no frozen evaluation set yet")
+    validation_available: int = Field(default=0, description="0: no hand-verified items")
+    p95_input_tokens: int = Field(default=0, description="0: unknown, the planner assumes p95 ~2x the mean")
+    max_input_tokens: int = Field(default=0, description="0: unknown")
+    monthly_active_users: int | None = Field(default=None, description="None: unknown (no licence check)")
+    preference_pairs_available: int = 0
+    ab_min_days: int = Field(default=0, description="0: no minimum given")
+    owned_gpus: bool = False
+    engineering_weeks: float | None = Field(default=None, description="None: sized from the scope")
+    time_ordered: bool = Field(default=False, description="the data is a time series: split by time")

@@ -7,17 +7,28 @@ from datetime import date
 
 from generator import __version__
 from generator.answers import LoadedAnswers
-from generator.catalog import Catalog
+from generator.catalog import BaseModelEntry, Catalog
 from generator.errors import Problem, UserError
-from generator.plan.cost import api_request_usd, one_off_costs, roi
+from generator.plan.cost import api_request_usd, one_off_costs, owned_gpu_monthly, roi
 from generator.plan.data import example_tokens, plan_data, prompt_tokens_after_tuning
-from generator.plan.decision import decide
+from generator.plan.decision import apply_hard_rules, decide
 from generator.plan.evaluation import plan_evaluation
 from generator.plan.inputs import Inputs
 from generator.plan.provider import hosted_baseline, hosted_tuning, hosted_usable, provider_status
-from generator.plan.records import Assumption, BaseModelChoice, Meta, Method, Plan, ProviderStatus, Training
+from generator.plan.records import (
+    Assumption,
+    BaseModelChoice,
+    Meta,
+    Method,
+    Option,
+    Plan,
+    ProviderStatus,
+    Roi,
+    Rollout,
+    Training,
+)
 from generator.plan.risks import plan_risks
-from generator.plan.rollout import plan_rollout, serving_gpus
+from generator.plan.rollout import plan_rollout, retrieval_design, serving_gpus
 from generator.plan.selection import candidates_table, rank_models, why_chosen
 from generator.plan.settings import Settings
 from generator.plan.training import Setup, hardware, hyperparameters
@@ -65,8 +76,44 @@ def _migration(inp: Inputs, train_examples: int, open_model: str) -> tuple[str, 
             f"prompt on {n:,} unlabelled inputs and keep its answers as training targets (distillation), then "
             f"train {open_model} on them with this repo (`make train`); `make baseline-hosted` scores the hosted "
             f"model on the same held-out set first. Generating them costs about ${usd:,.2f} "
-            f"({n:,} x ${per:.5f} per request at {s.source(api)}).")
+            f"({n:,} x ${per:.5f} per request at {s.source(api)}). Check the provider's terms of service first: "
+            "some forbid using outputs to develop competing models.")
     return text, round(usd, 2)
+
+
+def _open_weights_monthly(inp: Inputs, entry: BaseModelEntry, setup: Setup) -> tuple[float, str]:
+    """Serving the tuned model around the clock: rental, or power + amortisation on GPUs you own."""
+    n_serve, serve_why = serving_gpus(inp, entry, setup.gpu)
+    hours = float(inp.settings.value("serving.hours_per_month"))
+    if inp.facts.owned_gpus:
+        usd, how = owned_gpu_monthly(inp, setup.gpu, n_serve)
+        return usd, f"on your own {n_serve}x {setup.gpu.id} around the clock: {how} ({serve_why})"
+    return (n_serve * hours * setup.gpu.usd_per_hour,
+            f"self-hosted on {n_serve}x {setup.gpu.id} around the clock ({serve_why})")
+
+
+def _option_rollout(inp: Inputs, option: Option, plan_roi: Roi) -> Rollout:
+    """The deployment of a prompting, few-shot or RAG verdict: that option's serving, A/B and monthly cost."""
+    row = next(r for r in plan_roi.rows if r.option == option)
+    model = plan_roi.current_model
+    names = load_tasks().options
+    retrieval = retrieval_design(inp) if option == "rag" else None
+    if retrieval is not None:
+        serving = (f"{names[option]}: {model} answers from the top {retrieval.top_k} reranked passages of a vector "
+                   f"index ({retrieval.embedding_model.split(' (')[0]} embeddings, "
+                   f"{retrieval.reranker.split(' over')[0]} reranker); re-index {retrieval.reindex}")
+    elif option == "few_shot":
+        serving = f"{names[option]}: {model} with the best {inp.settings.value('few_shot.examples_in_prompt')} " \
+                  "example pairs in the prompt, chosen on the validation set"
+    else:
+        serving = f"{names[option]}: {model} with an improved prompt, versioned and scored on the held-out set"
+    rollout = plan_rollout(inp, serving, 0, row.monthly_usd, row.monthly_usd / max(inp.facts.monthly_requests, 1))
+    rollout.deploys = option
+    rollout.retrieval = retrieval
+    rollout.notes.insert(0, f"The recommendation is {names[option]}: this section deploys it (one-off "
+                         f"${row.one_off_usd:,.0f}, ${row.monthly_usd:,.2f}/month, ROI table); the fine-tuning "
+                         "configuration is generated for the case where the baseline proves it insufficient.")
+    return rollout
 
 
 def _execution(setup: Setup, hp_eval_steps: int) -> list[str]:
@@ -119,6 +166,10 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     assert setup is not None
     hp, reasons = hyperparameters(inp, top.entry, setup, lora_r, data.split.train)
     hw = hardware(setup, hp.epochs)
+    # The hard rules need the payback of the fine-tune: cost it as if it were chosen, then decide.
+    probe_monthly = _open_weights_monthly(inp, top.entry, setup)[0]
+    probe_cost = one_off_costs(inp, data, setup.fit.usd, setup.fit.usd_range, 0.0, 0.0)
+    decision = apply_hard_rules(inp, decision, roi(inp, probe_cost, probe_monthly, "").break_even_month)
 
     method: Method
     if not decision.fine_tune_warranted:
@@ -149,18 +200,27 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
 
     n_serve, serve_why = serving_gpus(inp, top.entry, setup.gpu)
     if method != "hosted":
-        monthly = n_serve * float(settings.value("serving.hours_per_month")) * setup.gpu.usd_per_hour
-        ft_how = f"self-hosted on {n_serve}x {setup.gpu.id} around the clock ({serve_why})"
+        monthly, ft_how = _open_weights_monthly(inp, top.entry, setup)
         serving = (f"vLLM serving {top.entry.hf_id} with the LoRA adapter (--enable-lora; several adapters can "
                    f"share one base) on {n_serve}x {setup.gpu.id}" if setup.method != "full"
                    else f"vLLM serving the fine-tuned {top.entry.id} on {n_serve}x {setup.gpu.id}")
     else:
         serving = f"{status.name}: the tuned {status.hosted_model} endpoint"
-    per_request = monthly / max(facts.monthly_requests, 1)
-    rollout = plan_rollout(inp, serving, n_serve if method != "hosted" else 0, monthly, per_request)
+    plan_roi = roi(inp, cost, monthly, ft_how)
+    if decision.fine_tune_warranted:
+        per_request = monthly / max(facts.monthly_requests, 1)
+        rollout = plan_rollout(inp, serving, n_serve if method != "hosted" else 0, monthly, per_request)
+    else:
+        rollout = _option_rollout(inp, decision.recommendation, plan_roi)
 
     if loaded.answers.provider != "open_source":
-        status.migration, status.distillation_usd = _migration(inp, data.split.train, top.entry.id)
+        if data.meets_minimum:
+            status.migration = (f"Migration to open weights: you have {data.examples_available:,} labelled examples, "
+                                f"so train {top.entry.id} on those gold labels (`make train`), not on the hosted "
+                                "model's answers. Distil only for extra unlabelled volume, and only where the "
+                                "provider's terms of service allow using its outputs to train another model.")
+        else:
+            status.migration, status.distillation_usd = _migration(inp, data.split.train, top.entry.id)
     training = Training(method=method, open_weights_method=setup.method, why=why, hyperparameters=hp,
                         reasons=reasons, hardware=hw, execution=_execution(setup, hp.eval_steps),
                         iteration=_iteration(evaluation.primary_metric))
@@ -183,7 +243,7 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
         cost=cost,
         evaluation=evaluation,
         rollout=rollout,
-        roi=roi(inp, cost, monthly, ft_how),
+        roi=plan_roi,
         risks=plan_risks(inp, decision, data, evaluation, setup.method, hp),
         assumptions=inp.assumptions,
     )

@@ -6,6 +6,10 @@ API model's prices in planning.yaml. Open-weight serving is GPU-hours x $/hour (
 
 from __future__ import annotations
 
+from typing import Any
+
+from generator.answers.inference import DEFAULT_INSTRUCTION_TOKENS
+from generator.catalog import GpuEntry
 from generator.plan.data import example_tokens, prompt_tokens_after_tuning
 from generator.plan.inputs import Inputs
 from generator.plan.records import Cost, DataPlan, Option, Roi, RoiRow
@@ -21,13 +25,24 @@ def api_request_usd(prompt_tokens: float, output_tokens: float, in_price: float,
 def one_off_costs(inp: Inputs, data: DataPlan, training_usd: float, training_range: tuple[float, float],
                   hosted_training_usd: float, eval_gpu_usd: float) -> Cost:
     f, s = inp.facts, inp.settings
-    labels = data.to_collect + data.split.heldout
+    # The held-out set gets a second annotation unless it is already a frozen or hand-verified set.
+    reannotate = 0 if f.heldout_available else max(data.split.heldout - f.validation_available, 0)
+    labels = data.to_collect + reannotate
     labor = labels * f.labeling_cost_per_example_usd
-    engineering = float(s.value("fine_tune.setup_engineering_usd"))
+    if f.engineering_weeks is not None:
+        engineering = f.engineering_weeks * float(s.value("engineering.usd_per_week"))
+        eng_why = (f"{f.engineering_weeks:g} engineer-weeks (facts.engineering_weeks) x "
+                   f"${float(s.value('engineering.usd_per_week')):,.0f} ({s.source('engineering.usd_per_week')})")
+    else:
+        engineering = float(s.value("fine_tune.setup_engineering_usd"))
+        eng_why = s.source("fine_tune.setup_engineering_usd")
+    held = ("the held-out set is your frozen evaluation set: no re-annotation" if f.heldout_available
+            else f"a second annotation of {reannotate:,} held-out items"
+            + (f" (your {f.validation_available:,} hand-verified items need none)" if f.validation_available else ""))
     notes = [
-        f"Data labour: {data.to_collect:,} examples to collect + a second annotation of the {data.split.heldout:,} "
-        f"held-out items, at ${f.labeling_cost_per_example_usd:.2f} each.",
-        f"Engineering: ${engineering:,.0f} ({s.source('fine_tune.setup_engineering_usd')}).",
+        f"Data labour: {data.to_collect:,} examples to collect + {held}, at "
+        f"${f.labeling_cost_per_example_usd:.2f} each.",
+        f"Engineering: ${engineering:,.0f} ({eng_why}).",
     ]
     if hosted_training_usd:
         notes.append("Hosted training is billed per token: dataset tokens x epochs x the provider's price.")
@@ -41,18 +56,55 @@ def one_off_costs(inp: Inputs, data: DataPlan, training_usd: float, training_ran
     )
 
 
+def owned_gpu_monthly(inp: Inputs, gpu: GpuEntry, count: int) -> tuple[float, str]:
+    """A month of GPUs you own: board power around the clock at the electricity price + straight-line
+    amortisation of the purchase price (planning.yaml owned_gpu, the catalog's board power and price)."""
+    s = inp.settings
+    hours = float(s.value("serving.hours_per_month"))
+    kwh = float(s.value("owned_gpu.electricity_usd_per_kwh"))
+    months = int(s.value("owned_gpu.amortisation_months"))
+    if gpu.board_power_w is None:
+        return 0.0, (f"{gpu.id} has no board power in the catalog: add board_power_w (and purchase_usd) to a "
+                     "user gpus.yaml to price power and amortisation")
+    power = count * gpu.board_power_w / 1000 * hours * kwh
+    amort = count * (gpu.purchase_usd or 0.0) / months
+    how = (f"power {count} x {gpu.board_power_w:g} W x {hours:g} h x ${kwh:g}/kWh = ${power:,.2f}"
+           f" ({s.source('owned_gpu.electricity_usd_per_kwh')})")
+    if gpu.purchase_usd:
+        how += (f" + amortisation {count} x ${gpu.purchase_usd:,.0f} / {months} months = ${amort:,.2f} "
+                f"({gpu.owned_source})")
+    else:
+        how += "; no purchase price in the catalog, so no amortisation (add purchase_usd)"
+    return power + amort, how
+
+
+def current_model_prices(inp: Inputs) -> tuple[str, float, float, str, dict[str, Any] | None]:
+    """(model, $ in, $ out per 1M, source, the hosted_inference row) of what runs today: facts.current_model
+    from planning.yaml hosted_inference, else the provider's reference API model."""
+    f, s = inp.facts, inp.settings
+    if f.current_model:
+        table = s.raw("hosted_inference")
+        row = next((m for m in table["models"] if m["id"] == f.current_model.lower()), None)
+        if row is not None:
+            return (row["id"], float(row["input_usd_per_1m"]), float(row["output_usd_per_1m"]),
+                    f"{table['source']}, {table['as_of']}", row)
+    api = f"reference_api.{inp.answers.provider}"
+    return (str(s.value(f"{api}.model")), float(s.value(f"{api}.input_usd_per_1m")),
+            float(s.value(f"{api}.output_usd_per_1m")), f"{s.source(api)}, {s.value(api + '.as_of')}", None)
+
+
 def roi(inp: Inputs, cost: Cost, ft_monthly_usd: float, ft_how: str) -> Roi:
     f, s = inp.facts, inp.settings
-    api = f"reference_api.{inp.answers.provider}"
-    in_p, out_p = float(s.value(f"{api}.input_usd_per_1m")), float(s.value(f"{api}.output_usd_per_1m"))
-    ref = s.value(f"{api}.model")
+    ref, in_p, out_p, price_source, row = current_model_prices(inp)
     prompt = f.current_prompt_tokens + f.avg_input_tokens
     base_req = api_request_usd(prompt, f.avg_output_tokens, in_p, out_p)
     k = int(s.value("few_shot.examples_in_prompt"))
     shots = k * (f.avg_input_tokens + f.avg_output_tokens)
     few_req = api_request_usd(prompt + shots, f.avg_output_tokens, in_p, out_p)
     retrieved = float(s.value("rag.retrieved_tokens"))
-    rag_req = api_request_usd(prompt + retrieved, f.avg_output_tokens, in_p, out_p)
+    # Retrieval replaces whatever context is pasted into today's prompt: instructions + input + the passages.
+    rag_prompt = min(prompt, DEFAULT_INSTRUCTION_TOKENS + f.avg_input_tokens) + retrieved
+    rag_req = api_request_usd(rag_prompt, f.avg_output_tokens, in_p, out_p)
     rag_infra = float(s.value("rag.monthly_infra_usd"))
     rag_setup = float(s.value("rag.setup_engineering_usd"))
     n = f.monthly_requests
@@ -70,9 +122,10 @@ def roi(inp: Inputs, cost: Cost, ft_monthly_usd: float, ft_how: str) -> Roi:
     even = next((m for m in range(1, MONTHS + 1) if tuned[m - 1] <= current[m - 1]), None)
     notes = [
         f"Prompting: {prompt:,.0f} prompt + {f.avg_output_tokens:,.0f} output tokens per request on {ref} "
-        f"(${in_p}/${out_p} per 1M tokens, {s.source(api)}, {s.value(api + '.as_of')}) x {n:,} requests/month.",
+        f"(${in_p}/${out_p} per 1M tokens, {price_source}) x {n:,} requests/month.",
         f"Few-shot adds {k} example pairs ({shots:,.0f} tokens) to every prompt.",
-        f"RAG adds {retrieved:,.0f} retrieved tokens per request and ${rag_infra:,.0f}/month of vector search.",
+        f"RAG sends {rag_prompt:,.0f} prompt tokens per request (instructions, the input and {retrieved:,.0f} "
+        f"retrieved tokens, in place of any pasted documents) and adds ${rag_infra:,.0f}/month of vector search.",
         f"Fine-tune: {ft_how}; its prompt shrinks to ~{prompt_tokens_after_tuning(inp):.0f} instruction tokens "
         f"(~{example_tokens(inp):.0f} tokens per request in all).",
     ]
@@ -82,4 +135,16 @@ def roi(inp: Inputs, cost: Cost, ft_monthly_usd: float, ft_how: str) -> Roi:
     if even is None:
         notes.append("Fine-tuning does not pay back within 12 months on cost alone; it must win on quality, "
                      "latency or data control.")
-    return Roi(rows=rows, break_even_month=even, compared_to=f"prompting {ref} as today", notes=notes)
+    retires = successor = None
+    if f.current_model and row is None:
+        notes.append(f"facts.current_model {f.current_model!r} has no price in planning.yaml hosted_inference: "
+                     f"the prompting rows use {ref}; add the model there to price what you run.")
+    if row is not None and row["retires"] is not None:
+        retires, successor = row["retires"].isoformat(), row["successor"]
+        if (row["retires"] - inp.today).days <= MONTHS * 31:
+            notes.append(f"{ref} retires on {retires}" + (f"; its successor is {successor}" if successor else
+                         "; the provider names no successor in the catalog") +
+                         ": the prompting option must migrate within the horizon, and so must any model tuned "
+                         "on it.")
+    return Roi(rows=rows, break_even_month=even, compared_to=f"prompting {ref} as today", notes=notes,
+               current_model=ref, current_model_retires=retires, current_model_successor=successor)

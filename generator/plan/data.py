@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from generator.plan.inputs import Inputs
 from generator.plan.records import DataPlan, Split
+
+SplitMethod = Literal["random", "stratified", "time", "frozen_existing"]
 
 # Task types of configs/tasks.yaml whose answer is one label: their data plan adds label-balance checks.
 LABELLED_TASKS = ("classification",)
@@ -26,17 +29,38 @@ def plan_data(inp: Inputs, heldout_needed: int) -> DataPlan:
     minimum = int(s.value("data.minimum_examples"))
     n = f.examples_available
     ratios = s.raw("data.split")
-    heldout = min(max(heldout_needed, int(s.value("data.heldout_min"))), int(s.value("data.heldout_max")))
-    # On small sets the held-out share is capped at twice the planned ratio, validation at its ratio.
-    heldout = min(heldout, int(n * 2 * float(ratios["heldout"])))
-    validation = min(int(n * float(ratios["validation"])), heldout)
-    train = max(n - heldout - validation, 0)
+    verified = f.validation_available
+    if f.heldout_available:
+        # A named evaluation set is the frozen held-out: it is not carved from the training data.
+        heldout = f.heldout_available
+        heldout_source = f"your existing frozen evaluation set ({heldout:,} items)"
+        validation = min(int(n * float(ratios["validation"])), max(heldout, 1))
+        validation = max(validation, min(verified, n // 2))
+        validation_source = (f"your {verified:,} hand-verified items first" if verified
+                             else "a stratified slice of the training data")
+        train = max(n - validation, 0)
+        method: SplitMethod = "frozen_existing"
+    else:
+        heldout = min(max(heldout_needed, int(s.value("data.heldout_min"))), int(s.value("data.heldout_max")))
+        # On small sets the held-out share is capped at twice the planned ratio, validation at its ratio.
+        heldout = min(heldout, int(n * 2 * float(ratios["heldout"])))
+        validation = min(int(n * float(ratios["validation"])), heldout)
+        train = max(n - heldout - validation, 0)
+        heldout_source = (f"your hand-verified items first ({min(verified, heldout):,} of {verified:,}), then a "
+                          "frozen slice of the rest" if verified else "a frozen slice of the labelled data")
+        left = max(verified - heldout, 0)
+        validation_source = (f"the remaining {min(left, validation):,} hand-verified items first" if left
+                             else "a slice of the labelled data")
+        method = ("time" if f.time_ordered
+                  else "stratified" if f.task_type in LABELLED_TASKS else "random")
+        if method == "time":
+            heldout_source += ": the most recent items (a time split: a random one leaks the future into training)"
     meets = n >= minimum
     to_collect = 0 if meets else minimum - n
     if meets:
         justification = (f"{n:,} examples meet the {minimum}-example minimum: {train:,} to train on, a frozen "
-                         f"held-out set of {heldout:,} sized to detect the target difference (Evaluation), "
-                         f"{validation:,} for early stopping.")
+                         f"held-out set of {heldout:,} ({heldout_source}; sized in Evaluation), "
+                         f"{validation:,} for early stopping ({validation_source}).")
     else:
         justification = (f"{n:,} examples fall short of the {minimum}-example minimum by {to_collect:,}: "
                          "collect or label those first; with fewer the held-out set cannot show a real "
@@ -73,7 +97,8 @@ def plan_data(inp: Inputs, heldout_needed: int) -> DataPlan:
         justification=justification,
         to_collect=to_collect,
         collection=collection,
-        split=Split(train=train, validation=validation, heldout=heldout),
+        split=Split(train=train, validation=validation, heldout=heldout, method=method,
+                    heldout_source=heldout_source, validation_source=validation_source),
         quality_gates=gates,
         forgetting_mix={
             "fraction": mix,

@@ -161,3 +161,50 @@ def decide(inp: Inputs) -> Decision:
     summary += " (the simpler option wins a tie)." if runner_up.total == best.total else "."
     return Decision(recommendation=best.option, summary=summary, matrix=rows, proof_required=proof,
                     fine_tune_warranted=warranted)
+
+
+def apply_hard_rules(inp: Inputs, decision: Decision, break_even_month: int | None) -> Decision:
+    """Rules that overrule the score: fine-tuning is not recommended when the gain cannot be seen or paid for.
+
+    1. noise: the gap from baseline to target is smaller than the difference the available held-out set can
+       resolve (evaluation.resolvable_delta), so no evaluation could show that tuning reached it;
+    2. payback: tuning does not pay back within the 12-month horizon and quality is not the blocker (the gap is
+       at most hard_rules.quality_gap_small) and nothing else (restricted data) demands it;
+    3. retrieval first: RAG + fine-tuning with no measured baseline becomes RAG alone, measured first.
+    """
+    from generator.plan.evaluation import resolvable_delta
+
+    f, s = inp.facts, inp.settings
+    if not decision.fine_tune_warranted:
+        return decision
+    fired: list[str] = []
+    gap = (f.target_score - f.baseline_score
+           if f.baseline_score is not None and f.target_score is not None else None)
+    if gap is not None and gap > 0:
+        n = f.heldout_available or int(min(s.value("data.heldout_max"),
+                                           f.examples_available * 2 * float(s.raw("data.split")["heldout"])))
+        noise = resolvable_delta(inp, n)
+        if gap < noise:
+            fired.append(f"noise: the {gap:.3f} gap from {f.baseline_score:g} to {f.target_score:g} is below the "
+                         f"{noise:.3f} difference a held-out set of {n:,} items can resolve (alpha "
+                         f"{s.value('evaluation.alpha')}, power {s.value('evaluation.power')}): no evaluation "
+                         "could show fine-tuning reached the target")
+    small = float(s.value("hard_rules.quality_gap_small"))
+    quality_ok = gap is not None and gap <= small
+    if break_even_month is None and quality_ok and f.data_sensitivity != "restricted":
+        fired.append(f"payback: fine-tuning does not pay back within 12 months and quality is not the blocker "
+                     f"(the gap is {gap:.3f}, at most {small:g}: {s.source('hard_rules.quality_gap_small')})")
+    if decision.recommendation == "rag_and_fine_tune" and f.baseline_score is None:
+        fired.append("retrieval first: no baseline is known, so build and measure retrieval alone before adding "
+                     "fine-tuning; tune only if the RAG baseline misses the target on format or style")
+    if not fired:
+        return decision
+    simplicity = {opt: i for i, opt in enumerate(options())}
+    allowed = [r for r in decision.matrix if "fine_tune" not in r.option]
+    if fired[-1].startswith("retrieval first"):
+        allowed = [r for r in allowed if r.option == "rag"]
+    best = max(allowed, key=lambda r: (r.total, -simplicity[r.option]))
+    names = load_tasks().options
+    summary = (f"{names[best.option]}: hard rule(s) fired before the score — " + "; ".join(fired) + ".")
+    return Decision(recommendation=best.option, summary=summary, matrix=decision.matrix,
+                    proof_required=decision.proof_required, fine_tune_warranted=False, rules_fired=fired)

@@ -31,6 +31,26 @@ def heldout_size(alpha: float, power: float, delta: float, discordance: float) -
     return math.ceil((z(1 - alpha / 2) + z(power)) ** 2 * var_d / delta**2)
 
 
+def gate_precision_size(inp: Inputs) -> tuple[int, str]:
+    """Items to read "metric >= target" to +- gate_margin at the plan's confidence: z^2 p(1-p) / m^2."""
+    s, f = inp.settings, inp.facts
+    p = f.target_score if f.target_score is not None else (f.baseline_score or 0.5)
+    p = min(max(p, 0.01), 0.99)
+    m = float(s.value("gate_margin"))
+    zc = z(1 - (1 - float(s.value("evaluation.confidence"))) / 2)
+    n = math.ceil(zc**2 * p * (1 - p) / m**2)
+    return n, f"n = z^2 p(1-p) / m^2 = {zc:.2f}^2 x {p:g} x {1 - p:.2f} / {m:g}^2 = {n} ({s.source('gate_margin')})"
+
+
+def resolvable_delta(inp: Inputs, n: int) -> float:
+    """The smallest difference a paired comparison on `n` items detects: the held-out formula solved for delta."""
+    s = inp.settings
+    alpha, power = float(s.value("evaluation.alpha")), float(s.value("evaluation.power"))
+    k = (z(1 - alpha / 2) + z(power)) ** 2
+    disc = float(s.value("evaluation.discordance_rate"))
+    return math.sqrt(k * disc / (max(n, 1) + k))
+
+
 def target_delta(inp: Inputs) -> tuple[float, str]:
     f = inp.facts
     if f.baseline_score is not None and f.target_score is not None and f.target_score > f.baseline_score:
@@ -83,6 +103,16 @@ def plan_evaluation(inp: Inputs) -> Evaluation:
                f"{z(power):.2f})^2 x {max(disc, delta) - delta**2:.4f} / {delta:.3f}^2 = {n}; delta = {delta:.3f} "
                f"({delta_why}); Var(d) from a planning discordance rate of {disc:g} "
                f"({s.source('evaluation.discordance_rate')})")
+    n_gate, gate_text = gate_precision_size(inp)
+    if n_gate > n:
+        formula += f"; the absolute gate needs more: {gate_text}"
+        n = n_gate
+    if f.heldout_available:
+        resolves = resolvable_delta(inp, f.heldout_available)
+        formula = (f"your frozen evaluation set of {f.heldout_available:,} items is the held-out set (never "
+                   f"carved from training); it resolves a difference of {resolves:.3f} "
+                   f"at alpha {alpha} and power {power}. For reference: {formula}")
+        n = f.heldout_available
     gates = []
     if f.target_score is not None:
         gates.append(Gate(metric=primary, op=">=", threshold=f.target_score,

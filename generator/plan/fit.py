@@ -13,7 +13,7 @@ from typing import Protocol, TypedDict
 
 from generator.catalog import Architecture
 from generator.plan.compute import ComputeEstimate, estimate_compute
-from generator.plan.memory import MemoryEstimate, Method, Optimizer, Sharding, estimate_memory
+from generator.plan.memory import Loss, MemoryEstimate, Method, Optimizer, Sharding, estimate_memory
 from generator.plan.records import Strategy
 
 
@@ -43,6 +43,7 @@ class Shape(TypedDict):
     gpu_count: int
     strategy: Strategy
     headroom: float
+    loss: Loss
 
 
 @dataclass(frozen=True)
@@ -69,19 +70,22 @@ def sharding_of(strategy: Strategy) -> Sharding:
 
 @lru_cache(maxsize=4096)
 def _memory(arch: Architecture, method: Method, seq_len: int, micro_batch: int, grad_ckpt: bool, lora_r: int,
-            targets: tuple[str, ...], optimizer: Optimizer, gpu_count: int, sharding: Sharding) -> MemoryEstimate:
+            targets: tuple[str, ...], optimizer: Optimizer, gpu_count: int, sharding: Sharding,
+            loss: Loss = "fp32") -> MemoryEstimate:
     """Memory does not depend on the GPU type, so every GPU of a search shares one estimate."""
     return estimate_memory(arch, method=method, seq_len=seq_len, batch_size=micro_batch, grad_ckpt=grad_ckpt,
                            lora_r=lora_r, lora_targets=targets, optimizer=optimizer, gpus=gpu_count,
-                           sharding=sharding)
+                           sharding=sharding, loss=loss)
 
 
 def fit(architecture: Architecture, gpu: GpuLike, *, method: Method, seq_len: int, micro_batch: int,
         grad_ckpt: bool, lora_r: int, targets: tuple[str, ...], optimizer: Optimizer, gpu_count: int,
-        strategy: Strategy, tokens: float, headroom: float) -> Fit:
-    """Fit and cost of training `tokens` (the plan's dataset tokens x epochs) with this configuration."""
+        strategy: Strategy, tokens: float, headroom: float, loss: Loss = "fp32") -> Fit:
+    """Fit and cost of training `tokens` (the plan's dataset tokens x epochs) with this configuration.
+
+    `loss`: "chunked" when train.yaml turns on the Liger kernel's fused linear cross-entropy (no full logits)."""
     mem = _memory(architecture, method, seq_len, micro_batch, grad_ckpt, lora_r, tuple(targets), optimizer,
-                  gpu_count, sharding_of(strategy))
+                  gpu_count, sharding_of(strategy), loss)
     comp = estimate_compute(architecture, method=method, tokens=tokens, seq_len=seq_len, grad_ckpt=grad_ckpt,
                             peak_tflops=gpu.training_tflops, gpus=gpu_count)
     lo, hi = comp.gpu_hours
@@ -96,8 +100,15 @@ def fit(architecture: Architecture, gpu: GpuLike, *, method: Method, seq_len: in
 
 def memory_fits(architecture: Architecture, gpu: GpuLike, *, method: Method, seq_len: int, micro_batch: int,
                 grad_ckpt: bool, lora_r: int, targets: tuple[str, ...], optimizer: Optimizer, gpu_count: int,
-                strategy: Strategy, headroom: float) -> bool:
+                strategy: Strategy, headroom: float, loss: Loss = "fp32") -> bool:
     """The memory half of `fit` alone, for the planner's search to skip setups before costing them."""
     mem = _memory(architecture, method, seq_len, micro_batch, grad_ckpt, lora_r, tuple(targets), optimizer,
-                  gpu_count, sharding_of(strategy))
+                  gpu_count, sharding_of(strategy), loss)
     return mem.peak_memory_gb <= gpu.memory_gb * headroom
+
+
+def fit_memory(architecture: Architecture, shape: Shape) -> MemoryEstimate:
+    """The memory estimate of a shape (cached, shared with `fit`): what the planner's loss choice reads."""
+    return _memory(architecture, shape["method"], shape["seq_len"], shape["micro_batch"], shape["grad_ckpt"],
+                   shape["lora_r"], tuple(shape["targets"]), shape["optimizer"], shape["gpu_count"],
+                   sharding_of(shape["strategy"]), shape["loss"])

@@ -87,6 +87,7 @@ class Decision(Model):
     matrix: list[MatrixRow]
     proof_required: list[str]
     fine_tune_warranted: bool
+    rules_fired: list[str] = []  # hard rules applied before the score, each with its numbers
 
 
 class HostedBaseline(Model):
@@ -162,6 +163,9 @@ class Split(Model):
     train: int
     validation: int
     heldout: int
+    method: Literal["random", "stratified", "time", "frozen_existing"] = "random"
+    heldout_source: str = ""  # where the held-out items come from
+    validation_source: str = ""
 
 
 class DataPlan(Model):
@@ -200,6 +204,7 @@ class Hyperparameters(Model):
     save_steps: int
     early_stopping_patience: int
     seed: int
+    use_liger_kernel: bool = False  # fused linear cross-entropy: no full fp32 logits in memory
 
 
 class GpuSpec(Model):
@@ -232,6 +237,7 @@ class FitInputs(Model):
     epochs: float
     tokens: float  # data.dataset_tokens x epochs
     headroom: float  # share of GPU memory the plan may fill (planning.yaml hyperparameters.memory_headroom)
+    loss: Literal["fp32", "bf16", "chunked"] = "fp32"  # chunked: train.yaml's use_liger_kernel
 
 
 class Hardware(Model):
@@ -333,7 +339,21 @@ class ABTest(Model):
     daily_requests: int
 
 
+class Retrieval(Model):
+    """What a RAG verdict deploys: the index, the retriever and the checks that gate it (planning.yaml retrieval)."""
+
+    chunking: str
+    embedding_model: str
+    reranker: str
+    top_k: int
+    reindex: str
+    checks: list[str]
+    monthly_usd: float
+
+
 class Rollout(Model):
+    deploys: str = "fine_tune"  # the option this section deploys: the recommendation
+    retrieval: Retrieval | None = None
     serving: str
     serving_gpus: int
     serving_monthly_usd: float
@@ -357,6 +377,9 @@ class Roi(Model):
     break_even_month: int | None
     compared_to: str
     notes: list[str]
+    current_model: str = ""  # the hosted model the prompting rows are priced at
+    current_model_retires: str | None = None
+    current_model_successor: str | None = None
 
 
 class Risk(Model):

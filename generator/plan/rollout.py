@@ -11,7 +11,7 @@ import math
 from generator.catalog import BaseModelEntry, GpuEntry
 from generator.plan.evaluation import z
 from generator.plan.inputs import Inputs
-from generator.plan.records import ABTest, Rollout, Stage
+from generator.plan.records import ABTest, Retrieval, Rollout, Stage
 
 DAYS_PER_MONTH = 30
 WEEK = 7
@@ -42,6 +42,35 @@ def serving_gpus(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry) -> tuple[int
     return by_memory * replicas, why
 
 
+REINDEX = {"static": "when a document is added or changed (a nightly job that re-embeds changed files)",
+           "periodic": "on every document update (re-embed the changed documents the same day)",
+           "realtime": "streaming upserts: embed each document as it changes; answers show the document's date"}
+
+
+def retrieval_design(inp: Inputs) -> Retrieval:
+    s, f = inp.settings, inp.facts
+    r = "retrieval."
+    k = int(s.value(r + "top_k"))
+    return Retrieval(
+        chunking=(f"{s.value(r + 'chunk_tokens')}-token chunks with {s.value(r + 'chunk_overlap_tokens')} tokens "
+                  f"of overlap, split on headings/sentences, each chunk keeping its document id and section "
+                  f"({s.source(r + 'chunk_tokens')})"),
+        embedding_model=f"{s.value(r + 'embedding_model')} ({s.source(r + 'embedding_model')})",
+        reranker=f"{s.value(r + 'reranker')} over the top {4 * k} hits ({s.source(r + 'reranker')})",
+        top_k=k,
+        reindex=REINDEX[f.knowledge_freshness],
+        checks=[
+            f"recall@{k} >= {float(s.value(r + 'recall_at_k_min')):.0%} on held-out questions whose answer "
+            f"passage is known ({s.source(r + 'recall_at_k_min')})",
+            f"groundedness >= {float(s.value(r + 'groundedness_min')):.0%}: every claim supported by a retrieved "
+            f"passage ({s.source(r + 'groundedness_min')})",
+            "citation accuracy: the cited section is the one that answers the question",
+            "freshness: after a document changes, a question about the change is answered from the new text",
+        ],
+        monthly_usd=float(s.value("rag.monthly_infra_usd")),
+    )
+
+
 def plan_rollout(inp: Inputs, serving: str, serving_gpu_count: int, serving_monthly_usd: float,
                  cost_per_request: float) -> Rollout:
     f, s = inp.facts, inp.settings
@@ -54,7 +83,7 @@ def plan_rollout(inp: Inputs, serving: str, serving_gpu_count: int, serving_mont
     n = ab_sample_size(p1, p2, alpha, power)
     daily = max(1, f.monthly_requests // DAYS_PER_MONTH)
     share = float(s.value("rollout.ab_traffic_share"))
-    days = math.ceil(n / (daily * share))
+    days = max(math.ceil(n / (daily * share)), f.ab_min_days)  # the shortest A/B the business accepts
     weeks = max(1, math.ceil(days / WEEK))
     stages = [Stage(**row) for row in s.raw("rollout.stages")["rows"]]
     for st in stages:

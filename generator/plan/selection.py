@@ -9,7 +9,7 @@ from generator.catalog import BaseModelEntry
 from generator.plan.inputs import Inputs
 from generator.plan.records import Candidate
 from generator.plan.rollout import serving_gpus
-from generator.plan.training import Setup, best_setup
+from generator.plan.training import Setup, best_setup, p95_example_tokens
 
 # Weights of the ranking score; task fit matters most, then the size band, then cost and recency.
 TASK_FIT_POINTS = 3.0
@@ -29,6 +29,16 @@ class Ranked:
     task_fit: bool
 
 
+def licence_block(inp: Inputs, entry: BaseModelEntry) -> str:
+    """Why the licence's user-count threshold rules the model out for this product, or ""."""
+    limit = entry.license_mau_limit
+    users = inp.facts.monthly_active_users
+    if limit is None or users is None or users <= limit:
+        return ""
+    return (f"license {entry.license} needs a separate licence above {limit:,} monthly active users; the "
+            f"product has {users:,} (facts.monthly_active_users)")
+
+
 def _size_points(inp: Inputs, params_b: float) -> float:
     """Full points at the band's geometric middle, losing a point per doubling away from it."""
     band = inp.settings.raw(f"model_size_by_task.{inp.facts.task_type}")
@@ -45,15 +55,22 @@ def _year_usd(inp: Inputs, entry: BaseModelEntry, setup: Setup) -> float:
 def rank_models(inp: Inputs, lora_r: int, dataset_tokens: int) -> list[Ranked]:
     f = inp.facts
     max_b = float(inp.settings.value(f"budget_max_params_b.{inp.answers.budget}"))
+    p95 = p95_example_tokens(inp)
     ranked = []
     for entry in inp.catalog.models:
         excluded = ""
         if f.commercial_use and not entry.commercial_use:
             excluded = f"license {entry.license} does not allow commercial use"
+        elif licence := licence_block(inp, entry):
+            excluded = licence
         elif missing := [lang for lang in f.languages if not entry.covers_language(lang)]:
             excluded = f"does not list language(s) {', '.join(missing)}"
         elif entry.params_b > max_b:
             excluded = f"{entry.params_b:g}B is above the {inp.answers.budget} budget's {max_b:g}B"
+        elif entry.context_length < p95:
+            excluded = (f"its native context of {entry.context_length:,} tokens cannot hold the p95 example of "
+                        f"~{p95:,.0f} tokens (inputs would be truncated)")
+
         setup = None if excluded else best_setup(inp, entry, lora_r, dataset_tokens)
         if not excluded and setup is None:
             excluded = "does not fit the available GPU(s) even with QLoRA"

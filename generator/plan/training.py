@@ -11,12 +11,12 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from generator.catalog import BaseModelEntry, GpuEntry
+from generator.catalog import Architecture, BaseModelEntry, GpuEntry
 from generator.plan.compute import ComputeEstimate
 from generator.plan.data import example_tokens
-from generator.plan.fit import Fit, Shape, fit, memory_fits
+from generator.plan.fit import Fit, Shape, fit, fit_memory, memory_fits
 from generator.plan.inputs import Inputs
-from generator.plan.memory import MemoryEstimate, Method, Optimizer
+from generator.plan.memory import Loss, MemoryEstimate, Method, Optimizer
 from generator.plan.records import FitInputs, GpuSpec, Hardware, Hyperparameters, Strategy
 from generator.render.trl import TRAINER_OPTIM
 
@@ -44,6 +44,7 @@ class Setup:
     tokens: float
     headroom: float
     fit: Fit
+    loss: Loss = "fp32"
 
     @property
     def memory(self) -> MemoryEstimate:
@@ -67,16 +68,25 @@ class Setup:
         return FitInputs(method=self.method, seq_len=self.seq_len, micro_batch=self.micro_batch,
                          grad_ckpt=self.grad_ckpt, lora_r=self.lora_r, targets=list(ALL_LINEAR),
                          optimizer=self.optimizer, gpu_count=self.gpu_count, strategy=self.strategy,
-                         epochs=epochs, tokens=self.tokens, headroom=self.headroom)
+                         epochs=epochs, tokens=self.tokens, headroom=self.headroom, loss=self.loss)
 
 
 def _headroom(inp: Inputs) -> float:
     return float(inp.settings.value("hyperparameters.memory_headroom"))
 
 
+def p95_example_tokens(inp: Inputs) -> float:
+    """Tokens of the 95th-percentile training example: the given p95 input + instruction + output, else the
+    mean example x the planning p95/mean ratio."""
+    f, s = inp.facts, inp.settings
+    if f.p95_input_tokens:
+        return f.p95_input_tokens + example_tokens(inp) - f.avg_input_tokens
+    return example_tokens(inp) * float(s.value("hyperparameters.seq_len_p95_over_mean"))
+
+
 def max_seq_length(inp: Inputs, entry: BaseModelEntry) -> int:
     s = inp.settings
-    p95 = example_tokens(inp) * float(s.value("hyperparameters.seq_len_p95_over_mean"))
+    p95 = p95_example_tokens(inp)
     step = int(s.value("hyperparameters.seq_len_multiple"))
     return int(min(max(step * math.ceil(p95 / step), 2 * step), entry.context_length))
 
@@ -120,12 +130,25 @@ def _setups(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, counts: tuple[int
                     for micro in micro_batches:
                         shape = Shape(method=method, seq_len=seq_len, micro_batch=micro, grad_ckpt=grad_ckpt,
                                       lora_r=lora_r, targets=tuple(ALL_LINEAR), optimizer=optimizer,
-                                      gpu_count=count, strategy=strategy, headroom=headroom)
+                                      gpu_count=count, strategy=strategy, headroom=headroom, loss="fp32")
+                        shape = _with_loss(inp, arch, gpu, shape)
                         if not memory_fits(arch, gpu, **shape):
                             continue
                         result = fit(arch, gpu, tokens=tokens, **shape)
                         yield Setup(method, gpu, count, strategy, micro, grad_ckpt, optimizer, seq_len, lora_r,
-                                    tokens, headroom, result)
+                                    tokens, headroom, result, shape["loss"])
+
+
+def _with_loss(inp: Inputs, arch: Architecture, gpu: GpuEntry, shape: Shape) -> Shape:
+    """Chunked cross-entropy (Liger's fused linear cross-entropy) when the full fp32 logits would not fit or
+    would take more than hyperparameters.chunked_loss_logits_share of the peak."""
+    mem = fit_memory(arch, shape)
+    share = mem.breakdown.get("logits", 0.0) / max(mem.peak_memory_gb, 1e-9)
+    limit = float(inp.settings.value("hyperparameters.chunked_loss_logits_share"))
+    fits = mem.peak_memory_gb <= gpu.memory_gb * shape["headroom"]
+    if share > limit or not fits:
+        return Shape(**{**shape, "loss": "chunked"})
+    return shape
 
 
 def gpu_options(inp: Inputs) -> list[tuple[GpuEntry, tuple[int, ...]]]:
@@ -182,6 +205,7 @@ def hyperparameters(inp: Inputs, entry: BaseModelEntry, setup: Setup, lora_r: in
         optimizer=TRAINER_OPTIM[setup.optimizer], gradient_checkpointing=setup.grad_ckpt, bf16=setup.gpu.supports_bf16,
         weight_decay=float(s.value(h + "weight_decay")), eval_steps=eval_steps, save_steps=eval_steps,
         early_stopping_patience=int(s.value(h + "early_stopping_patience")), seed=int(s.value(h + "seed")),
+        use_liger_kernel=setup.loss == "chunked",
     )
     mem = setup.memory
     reasons = {
@@ -198,9 +222,12 @@ def hyperparameters(inp: Inputs, entry: BaseModelEntry, setup: Setup, lora_r: in
         "lora_dropout": s.source(h + "lora_dropout"),
         "target_modules": "all linear layers: adapting only attention underfits (Biderman et al. 2024; "
                           "TRL 'LoRA without regret')",
-        "max_seq_length": f"{setup.seq_len} tokens: ~{example_tokens(inp):.0f} tokens per example x "
-                          f"{s.value(h + 'seq_len_p95_over_mean')} for the p95, rounded up to "
-                          f"{s.value(h + 'seq_len_multiple')} (measure with --data)",
+        "max_seq_length": (f"{setup.seq_len} tokens: the p95 input of {inp.facts.p95_input_tokens:,} tokens + "
+                           f"instruction and output, rounded up to {s.value(h + 'seq_len_multiple')}"
+                           if inp.facts.p95_input_tokens else
+                           f"{setup.seq_len} tokens: ~{example_tokens(inp):.0f} tokens per example x "
+                           f"{s.value(h + 'seq_len_p95_over_mean')} for the p95, rounded up to "
+                           f"{s.value(h + 'seq_len_multiple')} (measure with --data)"),
         "warmup_ratio": s.source(h + "warmup_ratio"),
         "scheduler": s.source(h + "scheduler"),
         "optimizer": "paged 8-bit AdamW absorbs memory spikes (QLoRA paper)" if setup.method == "qlora"
@@ -213,6 +240,11 @@ def hyperparameters(inp: Inputs, entry: BaseModelEntry, setup: Setup, lora_r: in
         "eval_steps": f"every {eval_steps} steps ({s.value(h + 'evals_per_epoch')} evaluations per epoch) "
                       "so early stopping sees over-fitting",
         "early_stopping_patience": s.source(h + "early_stopping_patience"),
+        "use_liger_kernel": ("on: Liger's fused linear cross-entropy computes the loss in chunks, so the "
+                             f"{inp.facts.p95_input_tokens or setup.seq_len:,}-token sequences never hold full fp32 "
+                             f"logits (over {float(s.value(h + 'chunked_loss_logits_share')):.0%} of peak "
+                             "memory otherwise, or no fit)" if setup.loss == "chunked"
+                             else "off: the logits are a small share of peak memory"),
         "peak_memory_gb": f"{mem.peak_memory_gb:.1f} GB per GPU: "
                           + ", ".join(f"{k} {v:.1f}" for k, v in mem.breakdown.items()),
     }

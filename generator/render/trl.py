@@ -22,7 +22,8 @@ TRL_DEFAULTS: dict[str, Any] = {"max_length": 1024, "per_device_train_batch_size
 # fit input -> the TRL key that carries it (method comes from use_peft + load_in_4bit).
 FIT_KEYS = {"seq_len": "max_length", "micro_batch": "per_device_train_batch_size",
             "grad_ckpt": "activation_checkpointing", "lora_r": "lora_r", "targets": "lora_target_modules",
-            "optimizer": "optim", "epochs": "num_train_epochs", "method": "use_peft / load_in_4bit"}
+            "optimizer": "optim", "epochs": "num_train_epochs", "method": "use_peft / load_in_4bit",
+            "loss": "use_liger_kernel"}
 
 Entry = tuple[str, Any, str]  # (TRL key, value, reason)
 Section = tuple[str, list[Entry]]
@@ -105,6 +106,9 @@ def train_sections(plan: dict[str, Any]) -> list[Section]:
         ("bf16", hp["bf16"], _why(why, "bf16", "mixed precision on GPUs that support bf16")),
         ("seed", hp["seed"], ""),
     ]
+    if hp.get("use_liger_kernel"):
+        optimisation.append(("use_liger_kernel", True, _why(why, "use_liger_kernel", "fused linear cross-entropy: "
+                                                                                      "no full fp32 logits")))
     logging: list[Entry] = [
         ("output_dir", f"outputs/{slug}", "adapter, tokenizer, run_metadata.json; `make train` resumes from its "
                                           "last checkpoint"),
@@ -230,13 +234,15 @@ def fit_inputs(cfg: dict[str, Any], planned: dict[str, Any]) -> tuple[dict[str, 
             return cfg["gradient_checkpointing"]  # the transformers 4 name
         return cfg.get(key, TRL_DEFAULTS.get(key))
 
+    planned = {"loss": "fp32", **planned}  # plans written before the loss was recorded
     targets = get("lora_target_modules")
     targets = planned["targets"] if targets is None else [targets] if isinstance(targets, str) else list(targets)
     out = dict(planned)
     out.update(method=method_of(cfg), seq_len=int(get("max_length")),
                micro_batch=int(get("per_device_train_batch_size")), grad_ckpt=bool(get("activation_checkpointing")),
                lora_r=int(get("lora_r")), targets=targets, optimizer=estimator_optimizer(str(get("optim"))),
-               epochs=float(get("num_train_epochs")))
+               epochs=float(get("num_train_epochs")),
+               loss="chunked" if cfg.get("use_liger_kernel") else "fp32")
     if float(out["epochs"]) == float(planned["epochs"]):
         out["epochs"] = planned["epochs"]
     per_epoch = float(planned["tokens"]) / float(planned["epochs"])
