@@ -364,6 +364,169 @@ def _would_fit(arch: Any, cat: Any, settings: dict[str, Any], gpu: Any) -> list[
 
 
 @app.command()
+def update(
+    repo: Annotated[Path, typer.Argument(metavar="DIR", help="A repository made by `ftplan scaffold`.")],
+    answers: Annotated[Path | None, typer.Argument(
+        metavar="ANSWERS", help="New answers (default: the repository's own .ftplan-answers.yml, edited).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would change; write nothing.")] = False,
+    data: DataOpt = None,
+    today: TodayOpt = None,
+    catalog_dir: CatalogOpt = None,
+) -> None:
+    """Re-plan a repository in place: three-way merge of every file ftplan generated; your edits and your own
+    files are kept. Exit 1 while merge conflicts remain (marked <<<<<<< in the files listed)."""
+
+    def go() -> None:
+        from generator.lifecycle.update import ACTIONS, ANSWERS_FILE, require_record, update_repo
+        from generator.safety import display_path
+
+        require_record(repo)
+        source = answers or repo / ANSWERS_FILE
+        if not source.is_file():
+            raise UserError(Problem("ANSWERS", f"{display_path(source)} does not exist",
+                                    f"pass the answers file, or restore {ANSWERS_FILE} in {display_path(repo)}"))
+        dirs = list(catalog_dir or ())
+        if not catalog_dir:  # the folders the last plan used, where they still exist
+            try:
+                meta = json.loads((repo / "plan.json").read_text(encoding="utf-8")).get("meta", {})
+                dirs = [Path(d) for d in meta.get("catalog_dirs", [])]
+            except (OSError, ValueError, AttributeError):
+                dirs = []
+            for d in [d for d in dirs if not d.is_dir()]:
+                typer.secho(f"warning: --catalog-dir {display_path(d)} of the last plan is gone; planning without it",
+                            fg=typer.colors.YELLOW, err=True)
+            dirs = [d for d in dirs if d.is_dir()]
+        loaded, p = _make_plan(source, data, today, dirs)
+        result = update_repo(repo, loaded, p, dry_run=dry_run)
+        verb = "would " if dry_run else ""
+        if dry_run:
+            typer.echo("dry run: nothing written")
+        if result.headline:
+            typer.echo("the plan's numbers:")
+            for label, old, new in result.headline:
+                typer.echo(f"  {label}: {old} -> {new}")
+        else:
+            typer.echo("the plan's headline numbers are unchanged")
+        for c in result.changes:
+            colour = typer.colors.RED if c.action == "conflict" else None
+            typer.secho(f"  {c.action:<9} {display_path(c.path)}" + (f"  ({c.detail})" if c.detail else ""),
+                        fg=colour)
+        typer.echo(f"{len(result.changes)} file(s) {verb}change, {result.unchanged} unchanged; files ftplan did "
+                   "not generate are untouched")
+        for action in sorted({c.action for c in result.changes}):
+            typer.echo(f"  {action}: {ACTIONS[action]}")
+        if result.conflicts:
+            typer.secho(f"ftplan update: {len(result.conflicts)} file(s) {'would have' if dry_run else 'have'} "
+                        "conflicts: resolve the <<<<<<< markers, then run `ftplan check`", fg=typer.colors.RED,
+                        err=True)
+            raise typer.Exit(1)
+
+    _run(go)
+
+
+def _optimizers() -> list[str]:
+    """The estimator's families and the transformers `optim` names the generated train.yaml uses."""
+    from generator.render.trl import TRAINER_OPTIM, TRL_DEFAULTS
+
+    return list(dict.fromkeys([*TRAINER_OPTIM, *TRAINER_OPTIM.values(), TRL_DEFAULTS["optim"]]))
+
+
+def _check_optimizer(value: str) -> str:
+    if value and value not in (names := _optimizers()):
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(names)}")
+    return value
+
+
+def _would_fit(arch: Any, cat: Any, settings: dict[str, Any], gpu: Any) -> list[str]:
+    """One-change alternatives to a configuration that does not fit `gpu`, each as the flag that makes it fit."""
+    from generator.plan.memory import estimate_memory
+
+    def fits(**change: Any) -> float | None:
+        peak = estimate_memory(arch, **{**settings, **change}).peak_memory_gb
+        return peak if peak <= gpu.memory_gb else None
+
+    out: list[str] = []
+    if not settings["grad_ckpt"] and (peak := fits(grad_ckpt=True)):
+        out.append(f"--grad-ckpt ({peak:.1f} GB)")
+    if settings["method"] != "qlora" and (peak := fits(method="qlora", optimizer="paged_adamw_8bit")):
+        out.append(f"--method qlora ({peak:.1f} GB)")
+    if settings["batch_size"] > 1 and (peak := fits(batch_size=1)):
+        out.append(f"--batch-size 1 ({peak:.1f} GB)")
+    seq = settings["seq_len"] // 2
+    while seq >= 128:
+        if peak := fits(seq_len=seq):
+            out.append(f"--seq-len {seq} ({peak:.1f} GB)")
+            break
+        seq //= 2
+    for n in (2, 4, 8):
+        if n > settings["gpus"] and (peak := fits(gpus=n, sharding="fsdp")):
+            out.append(f"--gpus {n} --sharding fsdp ({peak:.1f} GB per GPU)")
+            break
+    if not out:  # no one change: the cheapest combination, changes added in this order until it fits
+        combo: dict[str, Any] = {}
+        flags: list[str] = []
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("--grad-ckpt", {"grad_ckpt": True}), ("--method qlora", {"method": "qlora",
+                                                                     "optimizer": "paged_adamw_8bit"}),
+            ("--batch-size 1", {"batch_size": 1}),
+            *((f"--seq-len {n}", {"seq_len": n}) for n in (1024, 512) if n < settings["seq_len"]),
+            *((f"--gpus {n} --sharding fsdp", {"gpus": n, "sharding": "fsdp"}) for n in (2, 4, 8)
+              if n > settings["gpus"])]
+        for flag, change in steps:
+            if all(settings.get(k) == v or combo.get(k) == v for k, v in change.items()):
+                continue
+            combo.update(change)
+            flags = [f for f in flags if not (f.startswith("--gpus") and flag.startswith("--gpus"))] + [flag]
+            if peak := fits(**combo):
+                out.append(f"{' '.join(flags)} ({peak:.1f} GB per GPU)")
+                break
+    need = estimate_memory(arch, **settings).peak_memory_gb
+    bigger = sorted((g for g in cat.gpus if g.memory_gb >= need), key=lambda g: g.memory_gb)
+    if bigger:
+        out.append(f"--gpu {bigger[0].id} ({bigger[0].memory_gb:g} GB)")
+    return out
+
+
+@app.command()
+def export(
+    repo: Annotated[Path, typer.Argument(metavar="DIR", help="A repository made by `ftplan scaffold`.")],
+    to: Annotated[str, typer.Option("--to", help="axolotl | llamafactory | torchtune")],
+    show: Annotated[bool, typer.Option("--print", help="Print the config instead of writing it.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export you edited.")] = False,
+) -> None:
+    """The plan's model, method, data and hyperparameters as another trainer's config (configs/export/),
+    every value with the plan's reason."""
+
+    def go() -> None:
+        from generator.lifecycle.export import export_files
+        from generator.safety import display_path
+
+        source = repo / "plan.json"
+        try:
+            plan_dict = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise UserError(Problem("DIR", f"{display_path(source)} is missing or not JSON ({type(e).__name__})",
+                                    "pass a repository made by `ftplan scaffold` (or run `ftplan update` in it)")
+                            ) from None
+        files = export_files(plan_dict, to)
+        if show:
+            for text in files.values():
+                sys.stdout.write(text)
+            return
+        for rel, text in files.items():
+            path = repo / rel
+            if path.exists() and path.read_text(encoding="utf-8", errors="replace") != text and not force:
+                raise UserError(Problem("--to", f"{display_path(path)} exists and differs from this export",
+                                        "pass --force to replace it (or move it away first)"))
+        for rel, text in files.items():
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            _write(repo / rel, text)
+            typer.echo(f"wrote {display_path(repo / rel)}")
+
+    _run(go)
+
+
+@app.command()
 def estimate(
     model: Annotated[str | None, typer.Argument(help="A catalog model id (see `ftplan models`).")] = None,
     config: Annotated[Path | None, typer.Option("--config", metavar="FILE",

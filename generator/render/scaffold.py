@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from generator.errors import Problem, UserError
+from generator.lifecycle.manifest import foreign_files, repo_files, write_record
 from generator.paths import scaffolds_dir
 from generator.plan.records import Plan
 from generator.render.bake import bake
@@ -103,10 +104,16 @@ def _render(loaded: Any, plan: Plan, staging: Path) -> Path:
     (repo / "STRATEGY.md").write_text(render_markdown(plan, answers), encoding="utf-8")
     (repo / "plan.json").write_text(render_json(plan), encoding="utf-8")
     (repo / ".ftplan-answers.yml").write_text(
-        "# The answers this repository was planned from (ftplan scaffold). Edit and re-plan with:\n"
-        "#   ftplan plan .ftplan-answers.yml\n" + dump_answers(answers), encoding="utf-8")
+        "# The answers this repository was planned from (ftplan scaffold). Edit them, then re-plan in place\n"
+        "# (your edits to the other files are kept; three-way merged):\n"
+        "#   ftplan update .          (ftplan update . --dry-run shows what would change)\n"
+        + dump_answers(answers), encoding="utf-8")
     (repo / "data").mkdir(exist_ok=True)
     (repo / "data" / "examples.jsonl").write_text(_examples_jsonl(answers), encoding="utf-8")
+    if answers.infrastructure == "cloud_gpu" and plan.training.method != "hosted":
+        from generator.lifecycle.sky import sky_yaml
+
+        (repo / "sky.yaml").write_text(sky_yaml(context["plan"]), encoding="utf-8")
     if plan.training.method == "hosted" and plan.provider.id in HOSTED_PROVIDERS:
         hosted = scaffolds_dir() / HOSTED
         for sub, pattern in (("scripts", "*.py"), ("tests", "*.py"), ("configs", "*.yaml")):
@@ -123,9 +130,12 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
     target = target.resolve()
     if target.exists() and not target.is_dir():
         raise UserError(Problem("-o", f"{target} is a file", "give a folder path"))
-    if target.is_dir() and any(target.iterdir()) and not force and not dry_run:
-        raise UserError(Problem("-o", f"{target} exists and is not empty",
-                                "choose a new folder, or pass --force to replace it"))
+    if target.is_dir() and any(target.iterdir()) and not dry_run:
+        if not force:
+            raise UserError(Problem("-o", f"{target} exists and is not empty",
+                                    "choose a new folder; re-plan a repository ftplan made with `ftplan update "
+                                    "DIR`; --force replaces a folder holding only unedited ftplan output"))
+        refuse_foreign(target)
     cwd = Path.cwd().resolve()
     if force and (target == cwd or target in cwd.parents):
         raise UserError(Problem("-o", f"{target} is the current folder or holds it; --force would delete it",
@@ -149,9 +159,10 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
                                 "choose a folder you can write to")) from e
     try:
         repo = _render(loaded, plan, staging)
-        files = sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.is_file())
+        files = repo_files(repo)
         if dry_run:
             return files
+        write_record(repo, files, plan.meta.ftplan_version)
         if target.exists():
             old = staging / "previous"
             os.replace(target, old)
@@ -165,6 +176,16 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
 def _restore(handlers: dict[int, Any]) -> None:
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
+
+
+def refuse_foreign(target: Path) -> None:
+    """`--force` replaces a folder only when everything in it is ftplan's own, unedited output (.ftplan/)."""
+    foreign = foreign_files(target)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise UserError(Problem("--force", f"{target} holds {len(foreign)} file(s) that replacing it would lose: "
+                                f"{shown}", f"re-plan in place with `ftplan update {target}` (keeps your files "
+                                "and merges your edits), or scaffold into a new folder"))
 
 
 def _unwind_on_termination() -> dict[int, Any]:
