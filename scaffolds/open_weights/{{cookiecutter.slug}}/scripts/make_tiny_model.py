@@ -255,8 +255,16 @@ def main(out: Path, method: str, seed: int) -> None:
     train = fresh(SPLIT_SIZES["train"])
     # The plan's forgetting mix: replay a share of what the model already knew (its "general data") among
     # the task rows, so tuning on topics keeps the colour facts the probe asks about.
-    replay = [probe[i % len(probe)] for i in range(round(len(train) * FORGETTING_MIX))]
-    train = train + [{**row, "slice": "replay"} for row in replay]
+    # Past one replay of each fact the question is reworded, so the smoke data has no exact duplicate for the
+    # validator to flag; replays carry no label, so the label balance is the task's own.
+    reworded = PROBE_PROMPT.replace(" usual", "")
+    replay = []
+    for i in range(round(len(train) * FORGETTING_MIX)):
+        question, answer = probe[i % len(probe)]["messages"]
+        if i >= len(probe):
+            question = {**question, "content": question["content"].replace(PROBE_PROMPT, reworded, 1)}
+        replay.append({"messages": [question, answer], "slice": "replay"})
+    train = train + replay
     rng.shuffle(train)
     write_jsonl(out / "data" / "train.jsonl", train)
     write_jsonl(out / "data" / "validation.jsonl", fresh(SPLIT_SIZES["validation"]))

@@ -70,11 +70,12 @@ def error_analysis(cfg: dict, metrics: dict[str, Metric], examples: list[dict], 
         out["confusion_matrix"] = matrix
         pairs = Counter({(g, p): n for g, row in matrix.items() for p, n in row.items() if p != g and n})
         for (g, p), n in pairs.most_common(3):
+            these = f"{n} '{g}' example{'s' if n != 1 else ''}"
             out["advice"].append(
-                f"{n} '{g}' examples were labelled '{p}': add examples that contrast '{g}' with '{p}', and "
-                "check the guidelines for the boundary between them" if p != OTHER_LABEL else
-                f"{n} '{g}' examples got an answer outside the label set: add more '{g}' examples and keep "
-                "the answer format to exactly one label")
+                f"{these} {'were' if n != 1 else 'was'} labelled '{p}': add examples that contrast '{g}' with "
+                f"'{p}', and check the guidelines for the boundary between them" if p != OTHER_LABEL else
+                f"{these} got an answer outside the label set: add more '{g}' examples and keep the answer "
+                "format to exactly one label")
     elif task == "extraction":
         missing = Counter(k for h, r in zip(tuned_out, refs, strict=True)
                           for k, _ in flat_fields(parse_json(r))
@@ -82,9 +83,11 @@ def error_analysis(cfg: dict, metrics: dict[str, Metric], examples: list[dict], 
         invalid = sum(parse_json(h) is None for h in tuned_out)
         out["missed_fields"] = dict(missing.most_common(10))
         if invalid:
-            out["advice"].append(f"{invalid} outputs were not valid JSON: add examples with the exact schema")
+            out["advice"].append(f"{invalid} output{'s were' if invalid != 1 else ' was'} not valid JSON: add "
+                                 "examples with the exact schema")
         for k, n in missing.most_common(3):
-            out["advice"].append(f"field '{k}' was wrong or missing {n} times: add examples where it is filled")
+            out["advice"].append(f"field '{k}' was wrong or missing {n} time{'s' if n != 1 else ''}: add examples "
+                                 "where it is filled")
     slices = sorted({e["slice"] for e in examples if e.get("slice")})
     if slices:
         out["slices"] = {}
@@ -139,6 +142,22 @@ def gate_results(cfg: dict, metrics: dict, probe: dict | None) -> list[dict]:
 TEST_NAMES = {"mcnemar": "McNemar", "sign_flip": "sign-flip permutation"}
 
 
+def gate_text(g: dict, level: str) -> str:
+    """A gate as a sentence: `macro_f1 >= 0.9` -> "tuned macro_f1 must be at least 0.9"."""
+    if g["metric"] == "forgetting_probe":
+        return (f"the forgetting probe may not drop by more than {g['threshold']} (with the {level} CI of the "
+                "drop above 0)")
+    if g["op"] == ">=":
+        return f"tuned {g['metric']} must be at least {g['threshold']}"
+    return f"the lower end of the {level} CI of tuned − base {g['metric']} must be above {g['threshold']}"
+
+
+def synthetic(report: dict) -> bool:
+    """The smoke run: data made by scripts/make_tiny_model.py under smoke/, not the user's."""
+    cfg = report.get("config") or {}
+    return bool(cfg.get("synthetic")) or str(cfg.get("heldout", "")).replace("\\", "/").startswith("smoke/")
+
+
 def markdown(report: dict, a: str, b: str) -> str:
     level = f"{next(iter(report['metrics'].values()))['confidence']:.0%}" if report["metrics"] else "95%"
     lines = [
@@ -147,6 +166,8 @@ def markdown(report: dict, a: str, b: str) -> str:
         f"{report['n_examples']} held-out examples, task `{report['task_type']}`, primary metric "
         f"`{report['primary_metric']}`. Paired comparison: {a} vs {b}.",
         "",
+        *(["> Smoke run: synthetic data and a tiny model made by scripts/make_tiny_model.py. These numbers "
+           "prove the pipeline runs; they say nothing about your task.", ""] if synthetic(report) else []),
         f"| metric | {a} | {b} | delta | {level} CI (paired bootstrap) | p | test |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -188,9 +209,7 @@ def markdown(report: dict, a: str, b: str) -> str:
         lines += ["", "| gate | value | result |", "|---|---|---|"]
         for g in report["gates"]:
             v = "n/a" if g["value"] is None else f"{g['value']:.4f}"
-            lines.append(
-                f"| {g['metric']} {g['op']} {g['threshold']} | {v} | {'PASS' if g['passed'] else 'FAIL'} |"
-            )
+            lines.append(f"| {gate_text(g, level)} | {v} | {'PASS' if g['passed'] else 'FAIL'} |")
         lines += ["", f"**Overall: {'PASS' if report['passed'] else 'FAIL'}**"]
     ea = report.get("error_analysis") or {}
     if ea.get("advice"):

@@ -27,7 +27,9 @@ The YAML holds TRL keys only (ScriptArguments + SFTConfig + ModelConfig), so sto
   checkpoint folder cut short by a kill while saving is skipped);
 - CPU when no GPU is present;
 - `run_metadata.json` next to the adapter: model, method, seed, world size, steps, best metric, loss
-  history, tokens seen, wall time and library versions.
+  history, tokens seen, wall time and library versions; `loss.png`, the loss curves (with matplotlib);
+- one progress bar with the latest loss on it (no log dicts between bars, no bar per evaluation), and the
+  libraries' warnings that are not about your run (kernel hub lookups, deprecations) filtered out.
 
 Nothing heavy (torch, transformers, trl) is imported before the flags are read, so `--dry-run` is quick.
 """
@@ -35,6 +37,7 @@ Nothing heavy (torch, transformers, trl) is imported before the flags are read, 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -242,6 +245,57 @@ def write_metadata(trainer, model_args, training_args, started: float, patience:
     return metadata
 
 
+# Warnings a user can do nothing about in this run (message prefixes, matched as regular expressions).
+QUIET_WARNINGS = [r".*kernels-community", r".*`torch_dtype` is deprecated",
+                  r".*is deprecated and will be removed", r".*The tokenizer has new PAD/BOS/EOS tokens"]
+
+
+def quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    for pattern in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+    class Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            text = record.getMessage()
+            return not any(re.match(pattern, text) for pattern in QUIET_WARNINGS)
+
+    # Records of child loggers (bitsandbytes.backends...) meet only handlers' filters, not their parents'.
+    handlers = [logging.lastResort, *logging.getLogger().handlers]
+    for name in ("bitsandbytes", "transformers", "kernels", "peft", "trl"):
+        logging.getLogger(name).addFilter(Drop())
+        handlers += logging.getLogger(name).handlers
+    for handler in handlers:
+        if handler is not None:
+            handler.addFilter(Drop())
+    # Bars for the one-off steps (splits, tokenizing, loading weights) would bury the one that matters.
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def quiet_progress(trainer) -> None:
+    """One bar for the run with the loss on it: no raw log dicts between bars, no bar per evaluation."""
+    from transformers.trainer_callback import ProgressCallback
+
+    class OneBar(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and self.training_bar is not None and logs:
+                shown = {k: f"{logs[k]:.4f}" for k in ("loss", "eval_loss") if isinstance(logs.get(k), float)}
+                if shown:
+                    self.training_bar.set_postfix(shown, refresh=False)
+
+        def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+            pass
+
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(OneBar())
+
+
 def main(script_args, training_args, model_args, patience: int | None, padding_free: bool = True) -> dict:
     """Train, keep the best checkpoint, save adapter + tokenizer + run_metadata.json in output_dir."""
     from transformers import AutoTokenizer, EarlyStoppingCallback
@@ -288,12 +342,16 @@ def main(script_args, training_args, model_args, patience: int | None, padding_f
         resume = last_checkpoint(training_args.output_dir)
         if resume:
             trainer.accelerator.print(f"Resuming from {resume}")
+    quiet_progress(trainer)
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(training_args.output_dir)  # the best model when load_best_model_at_end
     metadata: dict = {}
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(training_args.output_dir)
         metadata = write_metadata(trainer, model_args, training_args, started, patience)
+        import charts
+
+        print(charts.loss_curves(trainer.state.log_history, Path(training_args.output_dir) / "loss.png"))
         best = metadata["best_metric"]
         print(
             f"Saved {metadata['method']} model to {training_args.output_dir} after {metadata['global_step']} "
@@ -355,6 +413,7 @@ def cli(argv: list[str]) -> int:
     patience = patience_of(flag, settings)
     if dry:
         return dry_run(argv, settings, ftplan_path, patience)
+    quiet_libraries()  # before parse(): importing trl imports bitsandbytes, which warns on import
     main(*parse(argv), patience, bool(settings.get("padding_free", True)))
     return 0
 

@@ -56,6 +56,7 @@ MIN_LABELED_SHARE = 0.95  # label balance is reported when at least this share o
 IMBALANCE_RATIO = 10.0  # warn at 10:1 majority:minority, inside Google ML Crash Course's "moderate" imbalance
 SUMMARY_PER_CODE = 3  # findings printed per code on the terminal
 PARALLEL_MIN_BYTES = 4 << 20  # below 4 MB, starting worker processes costs more than it saves
+REPLAY_SLICE = "replay"  # the forgetting mix's general-data rows: their short answers are not task labels
 _CTX: dict[str, Any] = {}  # tokenizer and limits; set before worker processes fork, so they inherit it
 
 
@@ -63,13 +64,14 @@ def check_chunk(chunk: list[tuple[int, bytes]]) -> dict[str, Any]:
     """Everything per example for one batch of lines; runs in a worker process or in-process."""
     tok, max_len = _CTX.get("tokenizer"), _CTX.get("max_len")
     out: list = []
-    examples, lines = [], []
+    examples, lines, replayed = [], [], []
     for line, raw in chunk:
         obj = parse_line(raw, line, out)
         ex = None if obj is None and out and out[-1][0] == line else check_schema(obj, line, out)
         if ex is not None:
             examples.append(ex)
             lines.append(line)
+            replayed.append(isinstance(obj, dict) and obj.get("slice") == REPLAY_SLICE)
     result: dict[str, Any] = {
         "findings": out,
         "lines": np.array(lines, dtype=np.uint32),
@@ -138,7 +140,7 @@ def check_chunk(chunk: list[tuple[int, bytes]]) -> dict[str, Any]:
                         ),
                     )
                 )
-        if label is None and len(answer.split()) <= LABEL_MAX_WORDS and answer.strip():
+        if label is None and not replayed[i] and len(answer.split()) <= LABEL_MAX_WORDS and answer.strip():
             label = " ".join(answer.split())
         result["labels"].append(None if label is None else str(label))
         result["roles"].update(m["role"] for m in prompt + completion)
@@ -221,7 +223,8 @@ def print_summary(scans: list[FileScan], report: dict[str, Any]) -> None:
         for (severity, code), count in sorted(scan.counts.items()):
             print(f"  {severity:7} {code:22} {count}")
             for f in [f for f in scan.findings if f["code"] == code][:SUMMARY_PER_CODE]:
-                print(f"      {f['file']}:{f['line']}: {f['message'][:160]}")
+                where = f"{f['file']}:{f['line']}" if f["line"] else f["file"]  # line 0: the whole file
+                print(f"      {where}: {f['message'][:160]}")
     st = report["stats"]
     print(
         f"{st['errors']} error(s), {st['warnings']} warning(s)" + (" - FAILED" if st["errors"] else " - OK")
@@ -362,11 +365,17 @@ def main(
     for f in run_notes:
         print(f"{f['severity']}: {f['code']}: {f['message']}")
     print_summary(scans, report)
+    if any(Path(p).parts[:1] == ("smoke",) for p in (train, heldout) if p):
+        print("note: smoke/ holds synthetic data made by scripts/make_tiny_model.py, not yours")
     if report_path:
         Path(report_path).write_text(
             json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         print(f"report: {report_path}")
+        import charts
+
+        lengths = {scan.path: scan.lengths.tolist() for scan in scans}
+        print(charts.token_lengths(lengths, max_len, Path(report_path).with_suffix(".png")))
     return 1 if n_err else 0
 
 
