@@ -281,6 +281,8 @@ class GpuEntry(Sourced):
     supports_bf16: bool
     memory_bandwidth_gbs: float = Field(gt=0, le=1e6)
     prices: list[GpuPrice] = Field(min_length=2, description="at least two providers")
+    supports_fp8: bool = Field(default=False, description="FP8 tensor cores (Ada Lovelace, Hopper, Blackwell): "
+                                                          "FP8 serving at ~2x the bf16 rate")
     board_power_w: float | None = Field(default=None, gt=0, le=1e5,
                                         description="board power (TDP) in watts: what an owned GPU draws")
     purchase_usd: float | None = Field(default=None, gt=0, le=1e7,

@@ -211,6 +211,8 @@ class Serving(Planning):
     batch_concurrency: Sourced[Annotated[int, Field(ge=1, le=1 << 20)]]
     bandwidth_efficiency: Sourced[OpenShare]
     peak_to_mean: Sourced[Annotated[float, Field(ge=1, le=1000)]]
+    weights_memory_share: Sourced[OpenShare]
+    prefill_efficiency: Sourced[OpenShare]
 
 
 class ReferenceApi(Planning):

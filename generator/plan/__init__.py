@@ -25,13 +25,15 @@ from generator.plan.records import (
     ProviderStatus,
     Roi,
     Rollout,
+    ServingPlan,
     Training,
 )
 from generator.plan.risks import plan_risks
-from generator.plan.rollout import plan_rollout, retrieval_design, serving_gpus
+from generator.plan.rollout import plan_rollout, retrieval_design
 from generator.plan.selection import candidates_table, rank_models, why_chosen
+from generator.plan.serving import plan_serving
 from generator.plan.settings import Settings
-from generator.plan.training import Setup, hardware, hyperparameters
+from generator.plan.training import Setup, hardware, hyperparameters, p95_example_tokens
 from generator.tasks import load_tasks
 
 # Generation runs forward passes only: roughly a third of a training step's FLOPs per token (2N of 6N).
@@ -81,15 +83,23 @@ def _migration(inp: Inputs, train_examples: int, open_model: str) -> tuple[str, 
     return text, round(usd, 2)
 
 
+def _serving(inp: Inputs, entry: BaseModelEntry, setup: Setup) -> ServingPlan:
+    """The latency model's serving choice: on your own GPU when you own them, else any catalog GPU."""
+    f = inp.facts
+    gpus = [setup.gpu] if f.owned_gpus or inp.answers.infrastructure == "local" else list(inp.catalog.gpus)
+    p95_input = p95_example_tokens(inp) - f.avg_output_tokens
+    return plan_serving(inp, entry, gpus, p95_input)
+
+
 def _open_weights_monthly(inp: Inputs, entry: BaseModelEntry, setup: Setup) -> tuple[float, str]:
     """Serving the tuned model around the clock: rental, or power + amortisation on GPUs you own."""
-    n_serve, serve_why = serving_gpus(inp, entry, setup.gpu)
-    hours = float(inp.settings.value("serving.hours_per_month"))
+    sp = _serving(inp, entry, setup)
+    n = sp.replicas * sp.gpus_per_replica
     if inp.facts.owned_gpus:
-        usd, how = owned_gpu_monthly(inp, setup.gpu, n_serve)
-        return usd, f"on your own {n_serve}x {setup.gpu.id} around the clock: {how} ({serve_why})"
-    return (n_serve * hours * setup.gpu.usd_per_hour,
-            f"self-hosted on {n_serve}x {setup.gpu.id} around the clock ({serve_why})")
+        gpu = inp.catalog.gpu(sp.gpu)
+        _, how = owned_gpu_monthly(inp, gpu, n)
+        return sp.monthly_usd, f"on your own {n}x {sp.gpu} around the clock: {how} ({sp.why})"
+    return sp.monthly_usd, f"self-hosted on {n}x {sp.gpu} around the clock ({sp.why})"
 
 
 def _option_rollout(inp: Inputs, option: Option, plan_roi: Roi) -> Rollout:
@@ -198,18 +208,26 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     eval_usd = eval_hours * setup.gpu.usd_per_hour
     cost = one_off_costs(inp, data, training_usd, training_range, hosted_training, eval_usd)
 
-    n_serve, serve_why = serving_gpus(inp, top.entry, setup.gpu)
+    sp = _serving(inp, top.entry, setup)
+    n_serve = sp.replicas * sp.gpus_per_replica
     if method != "hosted":
         monthly, ft_how = _open_weights_monthly(inp, top.entry, setup)
+        quant = "" if sp.precision == "bf16" else f", weights in {sp.precision} (merged adapter, quantized)"
         serving = (f"vLLM serving {top.entry.hf_id} with the LoRA adapter (--enable-lora; several adapters can "
-                   f"share one base) on {n_serve}x {setup.gpu.id}" if setup.method != "full"
-                   else f"vLLM serving the fine-tuned {top.entry.id} on {n_serve}x {setup.gpu.id}")
+                   f"share one base) on {n_serve}x {sp.gpu}{quant}" if setup.method != "full" and not quant
+                   else f"vLLM serving the fine-tuned {top.entry.id} on {n_serve}x {sp.gpu}{quant}")
     else:
         serving = f"{status.name}: the tuned {status.hosted_model} endpoint"
     plan_roi = roi(inp, cost, monthly, ft_how)
     if decision.fine_tune_warranted:
         per_request = monthly / max(facts.monthly_requests, 1)
         rollout = plan_rollout(inp, serving, n_serve if method != "hosted" else 0, monthly, per_request)
+        if method != "hosted":
+            rollout.serving_plan = sp
+            if not sp.meets_latency:
+                rollout.notes.insert(0, f"No catalog GPU, precision or batch meets the {facts.latency_p95_ms:,} ms "
+                                        f"p95 budget: the fastest is ~{sp.p95_latency_ms:,.0f} ms ({sp.why}). "
+                                        "Shorten the prompt, choose a smaller model or relax the budget.")
     else:
         rollout = _option_rollout(inp, decision.recommendation, plan_roi)
 

@@ -339,6 +339,25 @@ class ABTest(Model):
     daily_requests: int
 
 
+class ServingPlan(Model):
+    """The serving configuration the latency model chose (plan/serving.py)."""
+
+    gpu: str
+    precision: str  # bf16 | fp8 | awq-int4
+    gpus_per_replica: int
+    replicas: int  # including the spare (N+1)
+    batch: int
+    prefill_ms: float
+    decode_ms: float
+    p95_latency_ms: float
+    meets_latency: bool
+    requests_per_s_per_replica: float
+    peak_requests_per_s: float
+    kv_cache_gb: float
+    monthly_usd: float
+    why: str
+
+
 class Retrieval(Model):
     """What a RAG verdict deploys: the index, the retriever and the checks that gate it (planning.yaml retrieval)."""
 
@@ -354,6 +373,7 @@ class Retrieval(Model):
 class Rollout(Model):
     deploys: str = "fine_tune"  # the option this section deploys: the recommendation
     retrieval: Retrieval | None = None
+    serving_plan: ServingPlan | None = None  # the latency model's choice for a self-hosted tuned model
     serving: str
     serving_gpus: int
     serving_monthly_usd: float

@@ -85,6 +85,8 @@ def test_an_owned_consumer_gpu_costs_power_and_amortisation_not_rental(plans):
     tuned = next(r for r in p["roi"]["rows"] if r["option"] == "fine_tune")
     assert math.isclose(tuned["monthly_usd"], round(expected, 2), abs_tol=0.01)
     assert tuned["monthly_usd"] < hours * gpu.usd_per_hour  # well under a month of rental
+    sp = p["rollout"]["serving_plan"]
+    assert sp["gpu"] == "RTX-4090" and sp["replicas"] * sp["gpus_per_replica"] == 1  # the one GPU you own
 
 
 def test_a_platform_above_the_licence_thresholds_gets_no_llama_or_qwen_licence_model(plans):
@@ -140,6 +142,22 @@ def test_a_latency_bound_high_volume_service_fine_tunes_a_small_model(plans):
     assert p["decision"]["recommendation"] == "fine_tune"
     assert p["base_model"]["params_b"] <= 4
     assert p["roi"]["break_even_month"] is not None and p["roi"]["break_even_month"] <= 2
+    sp = p["rollout"]["serving_plan"]
+    assert sp["meets_latency"] and sp["p95_latency_ms"] <= 150
+    assert sp["p95_latency_ms"] == pytest.approx(sp["prefill_ms"] + sp["decode_ms"], abs=0.2)
+    # enough replicas for the peak request rate, plus one spare
+    assert (sp["replicas"] - 1) * sp["requests_per_s_per_replica"] >= sp["peak_requests_per_s"]
+    assert p["rollout"]["serving_gpus"] == sp["replicas"] * sp["gpus_per_replica"]
+    tuned = next(r for r in p["roi"]["rows"] if r["option"] == "fine_tune")
+    assert tuned["monthly_usd"] == sp["monthly_usd"]
+
+
+def test_every_self_hosted_plan_has_a_serving_plan_checked_against_its_budget(plans):
+    for name, p in plans.items():
+        if p["decision"]["fine_tune_warranted"] and p["training"]["method"] != "hosted":
+            sp = p["rollout"]["serving_plan"]
+            assert sp is not None, name
+            assert sp["meets_latency"] == (sp["p95_latency_ms"] <= p["rollout"]["guardrails"]["p95_latency_ms"])
 
 
 def test_a_given_fact_always_wins_over_the_text():
