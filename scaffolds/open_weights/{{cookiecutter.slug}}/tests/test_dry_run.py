@@ -23,6 +23,7 @@ DRY_RUNS = {
                        "--dry-run"], "train: data/train.jsonl"),
     "train": (["scripts/train.py", "--config", "configs/train.yaml", "--dry-run"], "train: data/train.jsonl"),
     "ab_analysis": (["scripts/ab_analysis.py", "outcomes.csv", "--dry-run"], "outcomes: outcomes.csv"),
+    "rehearse": (["scripts/rehearse.py", "--dry-run"], "train: data/train.jsonl"),
 }
 
 
