@@ -293,6 +293,13 @@ class Retrieval(Planning):
     groundedness_min: Sourced[Share]
 
 
+class Preference(Planning):
+    beta: Sourced[Annotated[float, Field(gt=0, le=100)]]
+    learning_rate: Sourced[LearningRate]
+    epochs: Sourced[Annotated[int, Field(ge=1, le=100)]]
+    compute_over_sft: Sourced[Annotated[float, Field(gt=0, le=100)]]
+
+
 class Labeling(Planning):
     default_cost_per_example_usd: Sourced[Usd]
 
@@ -329,4 +336,5 @@ def planning_schema() -> type[BaseModel]:
         owned_gpu=(OwnedGpu, ...),
         engineering=(Engineering, ...),
         retrieval=(Retrieval, ...),
+        preference=(Preference, ...),
     )

@@ -249,10 +249,12 @@ def _second_wave_facts(answers: Answers, fields: dict[str, str], lengths: list[t
                ("monthly_active_users", text_facts.monthly_active_users, int),
                ("engineering_weeks", text_facts.engineering_weeks, float),
                ("ab_min_days", text_facts.ab_min_days, int))
+    # What exists is in training_data and current_approach; success_criteria describes what will be measured.
+    existing = {k: v for k, v in fields.items() if k in ("training_data", "current_approach")}
     for name, finder, kind in finders:
         if values[name] is not None:
             continue
-        found = finder(fields)
+        found = finder(existing if name in ("heldout_available", "validation_available") else fields)
         if found is not None:
             put(name, kind(found.value), f"{found.field} says '{found.quote}'", "inferred")
     p95 = [x for x in lengths if x.kind == "p95"]

@@ -33,7 +33,7 @@ from generator.plan.rollout import plan_rollout, retrieval_design
 from generator.plan.selection import candidates_table, rank_models, why_chosen
 from generator.plan.serving import plan_serving
 from generator.plan.settings import Settings
-from generator.plan.training import Setup, hardware, hyperparameters, p95_example_tokens
+from generator.plan.training import Setup, hardware, hyperparameters, p95_example_tokens, preference_stage
 from generator.tasks import load_tasks
 
 # Generation runs forward passes only: roughly a third of a training step's FLOPs per token (2N of 6N).
@@ -239,7 +239,8 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
                                 "provider's terms of service allow using its outputs to train another model.")
         else:
             status.migration, status.distillation_usd = _migration(inp, data.split.train, top.entry.id)
-    training = Training(method=method, open_weights_method=setup.method, why=why, hyperparameters=hp,
+    training = Training(preference=preference_stage(inp, setup) if method != "hosted" else None,
+                        method=method, open_weights_method=setup.method, why=why, hyperparameters=hp,
                         reasons=reasons, hardware=hw, execution=_execution(setup, hp.eval_steps),
                         iteration=_iteration(evaluation.primary_metric))
     runner_up = usable[1] if len(usable) > 1 else None

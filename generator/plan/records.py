@@ -258,7 +258,21 @@ class Hardware(Model):
     training_usd: float  # the open-weights run at usd_per_hour (cost.training_usd is 0 for hosted plans)
 
 
+class PreferenceStage(Model):
+    """A preference-optimisation stage after SFT (TRL DPOTrainer on the SFT adapter)."""
+
+    trainer: str
+    pairs: int
+    beta: float
+    learning_rate: float
+    epochs: int
+    gpu_hours: float
+    training_usd: float
+    why: str
+
+
 class Training(Model):
+    preference: PreferenceStage | None = None
     method: Method
     open_weights_method: Literal["lora", "qlora", "full"]
     why: str

@@ -17,7 +17,7 @@ from generator.plan.data import example_tokens
 from generator.plan.fit import Fit, Shape, fit, fit_memory, memory_fits
 from generator.plan.inputs import Inputs
 from generator.plan.memory import Loss, MemoryEstimate, Method, Optimizer
-from generator.plan.records import FitInputs, GpuSpec, Hardware, Hyperparameters, Strategy
+from generator.plan.records import FitInputs, GpuSpec, Hardware, Hyperparameters, PreferenceStage, Strategy
 from generator.render.trl import TRAINER_OPTIM
 
 ALL_LINEAR = ["all-linear"]
@@ -285,3 +285,30 @@ def hardware(setup: Setup, epochs: int) -> Hardware:
         usd_per_hour=setup.gpu.usd_per_hour, wall_hours=round(f.gpu_hours / setup.gpu_count, 2),
         gpu_spec=gpu_spec(setup.gpu), fit_inputs=setup.inputs(epochs), training_usd=round(f.usd, 2),
     )
+
+
+PAIRWISE_WORDS = ("pairwise", "prefer", "win rate", "side-by-side", "side by side", "a/b preference")
+
+
+def preference_stage(inp: Inputs, setup: Setup) -> PreferenceStage | None:
+    """SFT then DPO when chosen/rejected pairs exist or success is judged pairwise (planning.yaml preference)."""
+    f, s = inp.facts, inp.settings
+    pairwise = next((w for w in PAIRWISE_WORDS if w in inp.answers.success_criteria.lower()), None)
+    if not f.preference_pairs_available and pairwise is None:
+        return None
+    p = "preference."
+    pairs = f.preference_pairs_available
+    epochs = int(s.value(p + "epochs"))
+    tokens = pairs * (example_tokens(inp) + f.avg_output_tokens) * epochs  # prompt + chosen + rejected
+    hours = setup.gpu_hours * tokens / max(setup.tokens, 1.0) * float(s.value(p + "compute_over_sft"))
+    why = (f"{pairs:,} chosen/rejected pairs" if pairs else
+           f"success is judged pairwise ('{pairwise}'), but no pairs are known: collect chosen/rejected pairs "
+           "(two drafts, the better one picked) before this stage")
+    why += (f": SFT first, then DPO on the SFT adapter (TRL DPOTrainer), beta {s.value(p + 'beta')} "
+            f"({s.source(p + 'beta')}), learning rate {s.value(p + 'learning_rate')} "
+            f"({s.source(p + 'learning_rate')}), "
+            f"{epochs} epoch(s) ({s.source(p + 'epochs')}); compute {s.value(p + 'compute_over_sft')}x SFT's per "
+            f"token ({s.source(p + 'compute_over_sft')}). Judge it by the held-out pairwise win rate.")
+    return PreferenceStage(trainer="DPO", pairs=pairs, beta=float(s.value(p + "beta")),
+                           learning_rate=float(s.value(p + "learning_rate")), epochs=epochs,
+                           gpu_hours=round(hours, 2), training_usd=round(hours * setup.gpu.usd_per_hour, 2), why=why)

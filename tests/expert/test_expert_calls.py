@@ -112,6 +112,13 @@ def test_preference_pairs_are_read_from_the_text(plans):
     p = plans["preference_tone"]
     assert assumed(p, "facts.preference_pairs_available")["value"] == "12000"
     assert p["data"]["examples_available"] == 20_000  # the SFT pairs, not the preference pairs
+    pref = p["training"]["preference"]
+    assert pref is not None and pref["trainer"] == "DPO" and pref["pairs"] == 12_000
+    assert pref["gpu_hours"] > 0 and pref["training_usd"] > 0
+
+
+def test_no_preference_stage_without_pairs_or_a_pairwise_criterion(plans):
+    assert plans["frozen_benchmark"]["training"]["preference"] is None
 
 
 def test_weekly_changing_policies_get_retrieval_first(plans):
