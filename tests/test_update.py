@@ -151,7 +151,11 @@ def test_an_output_folder_holding_an_input_is_refused(repo, which):
 # ftplan update
 
 
-def test_update_keeps_edits_marks_conflicts_and_never_touches_user_files(repo):
+@pytest.mark.parametrize("engine", ["git", "python"])
+def test_update_keeps_edits_marks_conflicts_and_never_touches_user_files(repo, engine, monkeypatch):
+    if engine == "git" and not shutil.which("git"):
+        pytest.skip("git not installed")
+    monkeypatch.setenv("FTPLAN_MERGE", engine)
     user = _user_files(repo)
     before = _digests(repo, user)
     old_plan = json.loads((repo / "plan.json").read_text(encoding="utf-8"))
