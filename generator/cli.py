@@ -300,69 +300,6 @@ def scaffold(
     _run(go)
 
 
-def _optimizers() -> list[str]:
-    """The estimator's families and the transformers `optim` names the generated train.yaml uses."""
-    from generator.render.trl import TRAINER_OPTIM, TRL_DEFAULTS
-
-    return list(dict.fromkeys([*TRAINER_OPTIM, *TRAINER_OPTIM.values(), TRL_DEFAULTS["optim"]]))
-
-
-def _check_optimizer(value: str) -> str:
-    if value and value not in (names := _optimizers()):
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(names)}")
-    return value
-
-
-def _would_fit(arch: Any, cat: Any, settings: dict[str, Any], gpu: Any) -> list[str]:
-    """One-change alternatives to a configuration that does not fit `gpu`, each as the flag that makes it fit."""
-    from generator.plan.memory import estimate_memory
-
-    def fits(**change: Any) -> float | None:
-        peak = estimate_memory(arch, **{**settings, **change}).peak_memory_gb
-        return peak if peak <= gpu.memory_gb else None
-
-    out: list[str] = []
-    if not settings["grad_ckpt"] and (peak := fits(grad_ckpt=True)):
-        out.append(f"--grad-ckpt ({peak:.1f} GB)")
-    if settings["method"] != "qlora" and (peak := fits(method="qlora", optimizer="paged_adamw_8bit")):
-        out.append(f"--method qlora ({peak:.1f} GB)")
-    if settings["batch_size"] > 1 and (peak := fits(batch_size=1)):
-        out.append(f"--batch-size 1 ({peak:.1f} GB)")
-    seq = settings["seq_len"] // 2
-    while seq >= 128:
-        if peak := fits(seq_len=seq):
-            out.append(f"--seq-len {seq} ({peak:.1f} GB)")
-            break
-        seq //= 2
-    for n in (2, 4, 8):
-        if n > settings["gpus"] and (peak := fits(gpus=n, sharding="fsdp")):
-            out.append(f"--gpus {n} --sharding fsdp ({peak:.1f} GB per GPU)")
-            break
-    if not out:  # no one change: the cheapest combination, changes added in this order until it fits
-        combo: dict[str, Any] = {}
-        flags: list[str] = []
-        steps: list[tuple[str, dict[str, Any]]] = [
-            ("--grad-ckpt", {"grad_ckpt": True}), ("--method qlora", {"method": "qlora",
-                                                                     "optimizer": "paged_adamw_8bit"}),
-            ("--batch-size 1", {"batch_size": 1}),
-            *((f"--seq-len {n}", {"seq_len": n}) for n in (1024, 512) if n < settings["seq_len"]),
-            *((f"--gpus {n} --sharding fsdp", {"gpus": n, "sharding": "fsdp"}) for n in (2, 4, 8)
-              if n > settings["gpus"])]
-        for flag, change in steps:
-            if all(settings.get(k) == v or combo.get(k) == v for k, v in change.items()):
-                continue
-            combo.update(change)
-            flags = [f for f in flags if not (f.startswith("--gpus") and flag.startswith("--gpus"))] + [flag]
-            if peak := fits(**combo):
-                out.append(f"{' '.join(flags)} ({peak:.1f} GB per GPU)")
-                break
-    need = estimate_memory(arch, **settings).peak_memory_gb
-    bigger = sorted((g for g in cat.gpus if g.memory_gb >= need), key=lambda g: g.memory_gb)
-    if bigger:
-        out.append(f"--gpu {bigger[0].id} ({bigger[0].memory_gb:g} GB)")
-    return out
-
-
 @app.command()
 def update(
     repo: Annotated[Path, typer.Argument(metavar="DIR", help="A repository made by `ftplan scaffold`.")],
