@@ -199,6 +199,11 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
             why = f"Hosted tuning is not usable ({status.alternative or 'see Provider'}): {why}"
 
     training_usd, training_range = setup.fit.usd, setup.fit.usd_range
+    if facts.owned_gpus and setup.gpu.board_power_w is not None:
+        # your own GPUs: a training run costs its electricity (the purchase is amortised in the monthly cost)
+        per_hour = setup.gpu.board_power_w / 1000 * float(settings.value("owned_gpu.electricity_usd_per_kwh"))
+        lo, hi = setup.fit.gpu_hours_range
+        training_usd, training_range = setup.fit.gpu_hours * per_hour, (lo * per_hour, hi * per_hour)
     hosted_training, monthly, ft_how = 0.0, 0.0, ""
     if method == "hosted":
         hosted_training, monthly, ft_how = _hosted_cost(inp, status, data.dataset_tokens, hp.epochs)

@@ -44,6 +44,9 @@ def one_off_costs(inp: Inputs, data: DataPlan, training_usd: float, training_ran
         f"${f.labeling_cost_per_example_usd:.2f} each.",
         f"Engineering: ${engineering:,.0f} ({eng_why}).",
     ]
+    if f.owned_gpus:
+        notes.append("Your own GPUs: training and serving cost electricity (and serving the purchase's "
+                     f"amortisation), not rental ({s.source('owned_gpu.electricity_usd_per_kwh')}).")
     if hosted_training_usd:
         notes.append("Hosted training is billed per token: dataset tokens x epochs x the provider's price.")
     total = training_usd + labor + hosted_training_usd + eval_gpu_usd + engineering

@@ -87,6 +87,9 @@ def test_an_owned_consumer_gpu_costs_power_and_amortisation_not_rental(plans):
     assert tuned["monthly_usd"] < hours * gpu.usd_per_hour  # well under a month of rental
     sp = p["rollout"]["serving_plan"]
     assert sp["gpu"] == "RTX-4090" and sp["replicas"] * sp["gpus_per_replica"] == 1  # the one GPU you own
+    power = gpu.board_power_w / 1000 * float(s.value("owned_gpu.electricity_usd_per_kwh"))
+    assert p["cost"]["training_usd"] == pytest.approx(p["training"]["hardware"]["gpu_hours"] * power, abs=0.02)
+    assert p["cost"]["training_usd"] < p["training"]["hardware"]["training_usd"]  # not the rental price
 
 
 def test_a_platform_above_the_licence_thresholds_gets_no_llama_or_qwen_licence_model(plans):
