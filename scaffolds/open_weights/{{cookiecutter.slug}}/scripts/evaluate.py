@@ -81,6 +81,7 @@ def requirements(cfg: dict, metrics: dict[str, Any]) -> list[str]:
     import code_exec
     import forgetting
     import judge
+    from metrics import require_schema
 
     checks = [check for name, check in (("pass_at_1", code_exec.require_opt_in), ("win_rate", judge.settings),
                                         ("json_schema_validity", require_schema)) if name in metrics]
@@ -93,29 +94,6 @@ def requirements(cfg: dict, metrics: dict[str, Any]) -> list[str]:
         except UserError as err:
             problems.append(str(err))
     return problems
-
-
-def require_schema(cfg: dict) -> None:
-    """json_schema_validity: a schema file named in eval.yaml, valid JSON Schema, and jsonschema installed."""
-    import importlib.util
-
-    if not cfg.get("json_schema"):
-        raise UserError("json_schema: json_schema_validity needs the JSON Schema file the answers must follow — add "
-                        "`json_schema: data/schema.json` to configs/eval.yaml")
-    if importlib.util.find_spec("jsonschema") is None:
-        raise UserError("json_schema_validity needs the jsonschema package — pip install jsonschema")
-    if cfg.get("_dry_run") is False:
-        import jsonschema
-        from metrics import schema_validator
-
-        try:
-            schema_validator(cfg)
-        except OSError as exc:
-            raise UserError(f"json_schema: cannot read {cfg['json_schema']} ({exc.strerror}) — check the path") \
-                from None
-        except (ValueError, jsonschema.SchemaError) as exc:
-            first = str(exc).splitlines()[0]
-            raise UserError(f"json_schema: {cfg['json_schema']} is not a valid JSON Schema ({first})") from None
 
 
 def few_shot_prompts(examples: list[dict], shots_pool: list[dict], k: int) -> list[list[dict]]:
@@ -177,6 +155,7 @@ def main(cfg: dict) -> int:
     import report as rp
     from generation import Cache, EndpointBackend, LocalBackend, run_pass
     from manifest import heldout_changed, sha256_file
+    from rag import baseline as rag_baseline
 
     metrics = cfg["_metrics"]
     out_dir = Path(cfg["output_dir"])
@@ -198,6 +177,7 @@ def main(cfg: dict) -> int:
                        cfg, timings, "few_shot") if shots else None
     base_v = rp.vectors(metrics, base_out, examples, cfg, against=base_out)
     few_v = rp.vectors(metrics, few_out, examples, cfg, against=base_out) if few_out else None
+    rag = rag_baseline(cfg, examples, backend, cache, timings, metrics, base_out, base_v)
     report: dict[str, Any] = {"task_type": cfg["task_type"], "primary_metric": cfg["primary_metric"],
                               "n_examples": len(examples), "baseline_only": bool(cfg.get("baseline_only")),
                               "heldout_sha256": sha256_file(cfg["heldout"]), "labels": cfg.get("labels"),
@@ -208,6 +188,9 @@ def main(cfg: dict) -> int:
             k: {m: v["base" if k == "zero_shot" else "tuned"] for m, v in report["metrics"].items()}
             for k in (["zero_shot", "few_shot"] if few_out else ["zero_shot"])
         }
+        if rag:
+            report["baselines"]["rag"] = {m: v["tuned"] for m, v in rag["vs_zero_shot"].items()}
+            report["rag"] = rag
         best = max(v[cfg["primary_metric"]] for v in report["baselines"].values())
         targets = [g["threshold"] for g in cfg.get("gates") or []
                    if g["op"] == ">=" and g["metric"] == cfg["primary_metric"]]
@@ -231,7 +214,12 @@ def main(cfg: dict) -> int:
     report["config"] = {k: v for k, v in cfg.items() if k != "api_key" and not k.startswith("_")}
     stem = "baseline_report" if cfg.get("baseline_only") else "eval_report"
     (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-    (out_dir / f"{stem}.md").write_text(rp.markdown(report, *names), encoding="utf-8")
+    extra = ""
+    if rag:
+        from rag import markdown as rag_markdown
+
+        extra = rag_markdown(rag["retrieval"], rag["vs_zero_shot"])
+    (out_dir / f"{stem}.md").write_text(rp.markdown(report, *names) + extra, encoding="utf-8")
     print(rp.markdown(report, *names).split("\n## ")[0])
     print(f"wrote {out_dir / stem}.json and .md")
     return 0 if report["passed"] else 1

@@ -192,6 +192,30 @@ def schema_validator(cfg: dict) -> Any:
 _VALIDATORS: dict[str, Any] = {}
 
 
+def require_schema(cfg: dict) -> None:
+    """json_schema_validity: a schema file named in eval.yaml, valid JSON Schema, and jsonschema installed."""
+    import importlib.util
+
+    from common import UserError
+
+    if not cfg.get("json_schema"):
+        raise UserError("json_schema: json_schema_validity needs the JSON Schema file the answers must follow — add "
+                        "`json_schema: data/schema.json` to configs/eval.yaml")
+    if importlib.util.find_spec("jsonschema") is None:
+        raise UserError("json_schema_validity needs the jsonschema package — pip install jsonschema")
+    if cfg.get("_dry_run") is False:
+        import jsonschema
+
+        try:
+            schema_validator(cfg)
+        except OSError as exc:
+            raise UserError(f"json_schema: cannot read {cfg['json_schema']} ({exc.strerror}) — check the path") \
+                from None
+        except (ValueError, jsonschema.SchemaError) as exc:
+            first = str(exc).splitlines()[0]
+            raise UserError(f"json_schema: {cfg['json_schema']} is not a valid JSON Schema ({first})") from None
+
+
 def _schema_validity(preds: list[str], refs: list[str], cfg: dict, rows: list[dict]) -> np.ndarray:
     validator, parsed = schema_validator(cfg), [parse_json(h) for h in preds]
     return _column([float(p is not None and validator.is_valid(p)) for p in parsed])

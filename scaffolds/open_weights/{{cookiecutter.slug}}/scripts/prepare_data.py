@@ -54,6 +54,7 @@ DATA_KEYS: dict[str, F] = {
                                   lo=0.5, hi=1),
     "tokenizer": F("str", "tokenizer for the manifest's token counts (null: estimate)", nullable=True),
     "chars_per_token": F("float", "characters per token of the estimate", lo=0.5, hi=100),
+    "documents": F("str", "folder of .txt/.md documents for the RAG baseline of make baseline", nullable=True),
 }
 LABELS_DOC = "auto (the answers' set), a list of the allowed labels, or null (not classification)"
 DEFAULTS: dict[str, Any] = {k: None for k in DATA_KEYS} | {

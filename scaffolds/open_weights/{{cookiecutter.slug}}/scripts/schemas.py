@@ -77,6 +77,8 @@ EVAL_KEYS: dict[str, F] = {
         "threshold": F("float", "the limit", required=True),
         "reason": F("str", "why this gate"),
     })),
+    "data_config": F("str", "configs/data.yaml: its `documents:` folder adds the RAG baseline", nullable=True),
+    "rag_config": F("str", "configs/rag.yaml: chunking and retrieval of the RAG baseline", nullable=True),
     "max_error_examples": F("int", "wrong answers listed in the report", lo=0),
     "output_dir": F("str", "where reports and the generation cache go", required=True),
     "api_key_env": F("str", "environment variable that holds the endpoint's key"),
