@@ -33,7 +33,7 @@ STEPS, LIMIT, MAX_NEW_TOKENS, VOCAB = 5, 50, 32, 2000
 CPU = {"use_cpu": True, "bf16": False, "fp16": False, "tf32": None, "dtype": "float32", "load_in_4bit": False,
        "load_in_8bit": False, "optim": "adamw_torch", "gradient_accumulation_steps": 1, "report_to": "none",
        "push_to_hub": False, "deepspeed": None, "fsdp": None, "fsdp_config": None, "attn_implementation": None,
-       "torch_compile": False, "dataloader_num_workers": 0, "save_total_limit": 1}
+       "torch_compile": False, "dataloader_num_workers": 0, "save_total_limit": 1, "use_liger_kernel": False}
 DROP = {k for k, v in CPU.items() if v is None}
 
 
@@ -67,7 +67,10 @@ def build_tiny_model(out: Path, corpus: list[str], max_length: int, seed: int) -
 
     specials = [SPECIAL["pad"], SPECIAL["unk"], SPECIAL["bos"], SPECIAL["eos"], *ROLE_TOKENS]
     tok = Tokenizer(models.BPE(unk_token=SPECIAL["unk"]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Spaces are tokens of their own, so a prompt ending in a space is a token prefix of prompt + answer (as TRL's
+    # completion-only loss needs); byte-level, so every text round-trips exactly.
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(" ", behavior="isolated"),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
