@@ -59,7 +59,9 @@ def test_anthropic_plan_gets_a_hosted_baseline_harness(tmp_path):
     pytest.importorskip("transformers")
     repo, plan = bake(tmp_path, "anthropic_tuning_ended.yaml")
     assert not plan.provider.fine_tuning_available and plan.training.method in ("lora", "qlora")
-    assert "distillation" in plan.provider.migration and plan.provider.distillation_usd > 0
+    # 12,000 gold labels: train on them; distillation only for unlabelled volume, with the terms-of-service caveat
+    assert "distillation" in plan.provider.migration and "terms of service" in plan.provider.migration
+    assert plan.provider.distillation_usd == 0
     assert "Migration to open weights" in (repo / "STRATEGY.md").read_text()
     hosted = yaml.safe_load((repo / "configs" / "eval.yaml").read_text())["hosted"]
     assert hosted["api_key_env"] == "ANTHROPIC_API_KEY" and hosted["endpoint"].startswith("https://api.anthropic")

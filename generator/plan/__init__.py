@@ -240,8 +240,8 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
         if data.meets_minimum:
             status.migration = (f"Migration to open weights: you have {data.examples_available:,} labelled examples, "
                                 f"so train {top.entry.id} on those gold labels (`make train`), not on the hosted "
-                                "model's answers. Distil only for extra unlabelled volume, and only where the "
-                                "provider's terms of service allow using its outputs to train another model.")
+                                "model's answers. Use distillation only for extra unlabelled volume, and only where "
+                                "the provider's terms of service allow using its outputs to train another model.")
         else:
             status.migration, status.distillation_usd = _migration(inp, data.split.train, top.entry.id)
     training = Training(preference=preference_stage(inp, setup) if method != "hosted" else None,

@@ -121,32 +121,35 @@ def _setups(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, counts: tuple[int
     """
     arch = entry.architecture
     headroom = _headroom(inp)
-    for method in _methods(inp, entry):
-        optimizer = _optimizer(method)
-        for count in counts:
-            strategies: tuple[Strategy, ...] = ("single_gpu",) if count == 1 else ("ddp", "fsdp")
-            for strategy in strategies:
-                for grad_ckpt, micro_batches in ((False, (8, 4)), (True, MICRO_BATCHES)):
-                    for micro in micro_batches:
-                        shape = Shape(method=method, seq_len=seq_len, micro_batch=micro, grad_ckpt=grad_ckpt,
-                                      lora_r=lora_r, targets=tuple(ALL_LINEAR), optimizer=optimizer,
-                                      gpu_count=count, strategy=strategy, headroom=headroom, loss="fp32")
-                        shape = _with_loss(inp, arch, gpu, shape)
-                        if not memory_fits(arch, gpu, **shape):
-                            continue
-                        result = fit(arch, gpu, tokens=tokens, **shape)
-                        yield Setup(method, gpu, count, strategy, micro, grad_ckpt, optimizer, seq_len, lora_r,
-                                    tokens, headroom, result, shape["loss"])
+    # The stock loss first, for every method (QLoRA before chunked LoRA: stock configs run everywhere);
+    # chunked cross-entropy when the logits dominate, or as the last resort when nothing fits with full logits.
+    for forced in (False, True):
+        for method in _methods(inp, entry):
+            optimizer = _optimizer(method)
+            for count in counts:
+                strategies: tuple[Strategy, ...] = ("single_gpu",) if count == 1 else ("ddp", "fsdp")
+                for strategy in strategies:
+                    for grad_ckpt, micro_batches in ((False, (8, 4)), (True, MICRO_BATCHES)):
+                        for micro in micro_batches:
+                            shape = Shape(method=method, seq_len=seq_len, micro_batch=micro,
+                                          grad_ckpt=grad_ckpt, lora_r=lora_r, targets=tuple(ALL_LINEAR),
+                                          optimizer=optimizer, gpu_count=count, strategy=strategy,
+                                          headroom=headroom, loss="chunked" if forced else "fp32")
+                            if not forced:
+                                shape = _with_loss(inp, arch, shape)
+                            if not memory_fits(arch, gpu, **shape):
+                                continue
+                            result = fit(arch, gpu, tokens=tokens, **shape)
+                            yield Setup(method, gpu, count, strategy, micro, grad_ckpt, optimizer, seq_len,
+                                        lora_r, tokens, headroom, result, shape["loss"])
 
 
-def _with_loss(inp: Inputs, arch: Architecture, gpu: GpuEntry, shape: Shape) -> Shape:
-    """Chunked cross-entropy (Liger's fused linear cross-entropy) when the full fp32 logits would not fit or
-    would take more than hyperparameters.chunked_loss_logits_share of the peak."""
+def _with_loss(inp: Inputs, arch: Architecture, shape: Shape) -> Shape:
+    """Chunked cross-entropy (Liger's fused linear cross-entropy) when the full fp32 logits would take more
+    than hyperparameters.chunked_loss_logits_share of the peak."""
     mem = fit_memory(arch, shape)
     share = mem.breakdown.get("logits", 0.0) / max(mem.peak_memory_gb, 1e-9)
-    limit = float(inp.settings.value("hyperparameters.chunked_loss_logits_share"))
-    fits = mem.peak_memory_gb <= gpu.memory_gb * shape["headroom"]
-    if share > limit or not fits:
+    if share > float(inp.settings.value("hyperparameters.chunked_loss_logits_share")):
         return Shape(**{**shape, "loss": "chunked"})
     return shape
 
