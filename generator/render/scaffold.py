@@ -169,13 +169,23 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
         os.replace(repo, target)
         return files
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        _restore(previous)
+        _restore(previous, staging)
 
 
-def _restore(handlers: dict[int, Any]) -> None:
-    for signum, handler in handlers.items():
-        signal.signal(signum, handler)
+def _restore(handlers: dict[int, Any], staging: Path | None = None) -> None:
+    """Remove the staging folder with SIGTERM/SIGHUP held back, so a signal cannot cut the clean-up short,
+    then put the old handlers back; a signal that came meanwhile is delivered to them afterwards."""
+    held = set(handlers)
+    if held:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def refuse_foreign(target: Path) -> None:
