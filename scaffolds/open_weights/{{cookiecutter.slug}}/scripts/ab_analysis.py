@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
 import schemas  # noqa: E402
-from common import UserError, load_config, report_dry_run, run  # noqa: E402
+from common import UserError, load_config, refuse_overwrite, report_dry_run, run  # noqa: E402
 
 Z_95 = 1.959964  # two-sided 95% normal quantile
 P95 = 0.95  # the latency guardrail is on the 95th percentile (nearest-rank)
@@ -214,8 +214,7 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="check the config and the outcomes file only")
     args = ap.parse_args(argv)
     cfg = load_config("rollout", args.config)
-    if args.report and args.report.exists() and args.report.resolve() == args.outcomes.resolve():
-        raise UserError(f"--report {args.report} is the outcomes file: ab_analysis never overwrites its input")
+    refuse_overwrite(args.report, [args.outcomes, args.config], "--report")
     if args.dry_run:
         if args.outcomes.is_file():
             load_outcomes(args.outcomes)

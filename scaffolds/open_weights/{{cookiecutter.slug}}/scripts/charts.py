@@ -139,4 +139,6 @@ def cli(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(cli())
+    from common import run
+
+    run(cli)

@@ -7,7 +7,9 @@ without a traceback, exit code 1.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,8 +85,57 @@ def report_dry_run(what: str, named: dict[str, str | None]) -> int:
     return 0
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """True when a and b are one file: the same resolved path, or the same device and inode (a hard link)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        sa, sb = os.stat(a), os.stat(b)
+    except (OSError, RuntimeError, ValueError):
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def refuse_overwrite(output: str | Path | None, inputs: list[str | Path | None] | tuple, flag: str) -> None:
+    """The one guard for "an output must not be an input": raises UserError when `output` is any of `inputs`,
+    compared by resolved path and by (st_dev, st_ino), so a symlink or a hard link to an input is caught."""
+    if not output:
+        return
+    out = Path(output)
+    for item in inputs:
+        if not item or not isinstance(item, (str, Path)):
+            continue
+        if _same_file(out, Path(item)):
+            raise UserError(f"{flag} {output} is the input file {item}: scripts never overwrite their inputs "
+                            "— write the output somewhere else")
+
+
+def check_device(device: str | None, flag: str = "--device") -> None:
+    """`cuda` on a machine without CUDA is a user error, not a torch traceback."""
+    if device != "cuda":
+        return
+    try:
+        import torch
+    except ImportError:
+        raise UserError(f"{flag} cuda: torch is not installed — install it or use {flag} cpu") from None
+    if not torch.cuda.is_available():
+        raise UserError(f"{flag} cuda: CUDA is not available on this machine — use {flag} cpu or {flag} auto")
+
+
+def debug_requested() -> bool:
+    """`--debug` on the command line (removed before argparse sees it) or FTPLAN_DEBUG=1 in the environment."""
+    if "--debug" in sys.argv[1:]:
+        sys.argv[1:] = [a for a in sys.argv[1:] if a != "--debug"]
+        return True
+    return os.environ.get("FTPLAN_DEBUG", "") not in ("", "0")
+
+
 def run(main: Callable[[], int | None]) -> None:
-    """Call a script's entry point and exit with its status; a UserError is one `error:` line per problem."""
+    """Call a script's entry point and exit with its status; a UserError is one `error:` line per problem.
+
+    Anything unexpected is one `error: internal: ...` line, exit 1; the traceback only with --debug or
+    FTPLAN_DEBUG=1."""
+    debug = debug_requested()
     try:
         status = main()
     except UserError as err:
@@ -93,4 +144,13 @@ def run(main: Callable[[], int | None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         status = 130
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+        if debug:
+            traceback.print_exc()
+        detail = " ".join(str(exc).split())[:300]
+        print(f"error: internal: {type(exc).__name__}: {detail} — rerun with --debug (or FTPLAN_DEBUG=1) "
+              "for the traceback and report it", file=sys.stderr)
+        status = 1
     sys.exit(status or 0)

@@ -30,6 +30,8 @@ BATCH_SIZE = (
 MAX_FINDINGS_PER_CODE = 1000  # the report keeps the first 1000 of each code; stats.finding_counts has all
 MAX_LABELS = 200  # more distinct "labels" than this is free text, not classification
 BOM = b"\xef\xbb\xbf"
+MAX_LINE_BYTES = 8 << 20  # one example longer than 8 MB is an error; the validator never holds more of a line
+SKIP_BYTES = 1 << 20  # the rest of an over-long line is read and dropped in pieces of this size
 HUB_TIMEOUT_S = 3.0  # seconds to wait for the Hugging Face Hub before falling back to whitespace counts
 
 
@@ -317,9 +319,20 @@ def read_chunks(path: Path, scan: FileScan, progress: Any):
     """Yield lists of (line, raw bytes) of non-blank lines; BOM and blank lines become findings here."""
     chunk: list[tuple[int, bytes]] = []
     with open(path, "rb") as fh:  # read-only, binary: CRLF, a BOM and invalid UTF-8 are ours to judge
-        for line, raw in enumerate(fh, start=1):
+        for line, raw in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b""), start=1):
             scan.physical_lines = line
             progress(len(raw))
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                size = len(raw)
+                while (rest := fh.readline(SKIP_BYTES)) and not rest.endswith(b"\n"):
+                    size += len(rest)
+                    progress(len(rest))
+                size += len(rest)
+                progress(len(rest))
+                scan.add(line, "error", "line_too_long",
+                         f"line is over {MAX_LINE_BYTES >> 20} MB ({size} bytes): one example per line; "
+                         "split or shorten it")
+                continue
             if line == 1 and raw.startswith(BOM):
                 scan.add(
                     1, "warning", "utf8_bom", "file starts with a UTF-8 BOM (tolerated); save without BOM"

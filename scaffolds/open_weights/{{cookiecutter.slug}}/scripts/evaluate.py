@@ -33,7 +33,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
-from common import UserError, load_config, load_examples, report_dry_run, run  # noqa: E402
+from common import (  # noqa: E402
+    UserError,
+    check_device,
+    load_config,
+    load_examples,
+    refuse_overwrite,
+    report_dry_run,
+    run,
+)
 
 DEFAULT_MAX_NEW_TOKENS, DEFAULT_BATCH_SIZE = 32, 16
 
@@ -281,6 +289,13 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     cfg["max_new_tokens"] = gen.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     cfg["batch_size"] = args.batch_size or gen.get("batch_size", DEFAULT_BATCH_SIZE)
     cfg["_dry_run"] = args.dry_run
+    if not args.dry_run:  # a dry run checks the config on any machine
+        check_device(cfg.get("device"))
+    inputs = [cfg.get("heldout"), cfg.get("probe"), args.config]
+    refuse_overwrite(cfg.get("output_dir"), inputs, "output_dir")
+    for name in ("eval_report.json", "eval_report.md", "baseline_report.json", "baseline_report.md",
+                 "generations.jsonl"):
+        refuse_overwrite(Path(str(cfg.get("output_dir") or ".")) / name, inputs, "output_dir")
     cfg["_metrics"] = resolve_metrics(cfg, args.config)
     from manifest import resolve_labels
 

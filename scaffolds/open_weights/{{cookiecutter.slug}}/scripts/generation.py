@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from common import UserError
+from common import UserError, check_device
 
 
 def seed_of(cfg: dict) -> int:
@@ -50,6 +50,23 @@ class Cache:
             fh.writelines(json.dumps({"key": k, "output": v}) + "\n" for k, v in items.items())
 
 
+def corrupt_adapter(folder: Path, exc: BaseException) -> str:
+    detail = " ".join(str(exc).split())[:200]
+    return (f"adapter: {folder} cannot be loaded as a PEFT adapter ({type(exc).__name__}: {detail}) — the folder "
+            "is incomplete or corrupt: retrain (make train) or pass the folder of a complete adapter with --adapter")
+
+
+def read_adapter_json(folder: Path, name: str) -> dict:
+    """One JSON object file of the adapter folder, or a UserError naming the folder and the fix."""
+    try:
+        data = json.loads((folder / name).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UserError(corrupt_adapter(folder, ValueError(f"{name}: {exc}"))) from None
+    if not isinstance(data, dict):
+        raise UserError(corrupt_adapter(folder, ValueError(f"{name} is a JSON {type(data).__name__}, not an object")))
+    return data
+
+
 class LocalBackend:
     """transformers generation; tuned = base + PEFT adapter, or the folder of a full fine-tune."""
 
@@ -59,7 +76,7 @@ class LocalBackend:
         meta = {}
         for name in ("run_metadata.json", "adapter_config.json"):
             if self.adapter and (self.adapter / name).exists():
-                meta.update(json.loads((self.adapter / name).read_text(encoding="utf-8")))
+                meta.update(read_adapter_json(self.adapter, name))
         self.qlora = meta.get("method") == "qlora" or bool(meta.get("load_in_4bit"))
         self.full = bool(
             self.adapter
@@ -104,7 +121,7 @@ class LocalBackend:
                 kwargs["device_map"] = {"": self.device}
         try:
             model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-        except OSError as exc:
+        except (OSError, ValueError, RuntimeError) as exc:  # missing, not JSON, truncated weights, wrong shapes
             raise UserError(
                 f"base_model/adapter: cannot load {path} ({exc}) — pass a Hub id or a local "
                 "folder with --base-model / --adapter"
@@ -117,6 +134,7 @@ class LocalBackend:
 
         if self.tok is None:
             device = self.cfg.get("device") or "auto"
+            check_device(device)
             self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
             torch.manual_seed(seed_of(self.cfg))
             try:
@@ -148,7 +166,10 @@ class LocalBackend:
                     f"adapter: no PEFT adapter in {self.adapter} — train first or pass --adapter DIR"
                 )
             # PEFT injects the adapter into the base in place; base answers then run with it disabled
-            self.models["tuned"] = PeftModel.from_pretrained(self.models["base"], str(self.adapter)).eval()
+            try:
+                self.models["tuned"] = PeftModel.from_pretrained(self.models["base"], str(self.adapter)).eval()
+            except Exception as exc:  # noqa: BLE001 - bad JSON, truncated safetensors, missing files, wrong shapes
+                raise UserError(corrupt_adapter(self.adapter, exc)) from None
             self.models["base"], self.peft = self.models["tuned"], True
 
     def generate(self, which: str, prompts: list[list[dict]]) -> list[str]:

@@ -290,5 +290,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    args = parse_args()
-    main(args.out, args.method, args.seed)
+    from common import run
+
+    def _entry() -> None:
+        args = parse_args()
+        main(args.out, args.method, args.seed)
+
+    run(_entry)

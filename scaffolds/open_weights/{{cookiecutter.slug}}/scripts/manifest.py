@@ -92,9 +92,16 @@ def heldout_changed(heldout: str | Path, baseline_report: str | Path | None = No
     return problems
 
 
-if __name__ == "__main__":
+def _cli() -> int:
     if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python scripts/manifest.py HELDOUT.jsonl [BASELINE_REPORT.json]")
+        print("usage: python scripts/manifest.py HELDOUT.jsonl [BASELINE_REPORT.json]", file=sys.stderr)
+        return 2
     found = heldout_changed(*sys.argv[1:])
     print("\n".join(found) or f"{sys.argv[1]}: unchanged")
-    sys.exit(1 if found else 0)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    from common import run
+
+    run(_cli)

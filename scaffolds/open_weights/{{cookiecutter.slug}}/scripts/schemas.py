@@ -300,7 +300,7 @@ def parse_outcome(row: dict, where: str) -> tuple[dict | None, list[str]]:
     for key in ("latency_ms", "cost"):
         try:
             out[key] = float(row[key])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             problems.append(f"{where}: {key}={row[key]!r} is not a number")
             continue
         if not math.isfinite(out[key]) or out[key] < 0:
@@ -315,7 +315,10 @@ def read_outcomes(path: Path) -> tuple[list[dict], list[str]]:
     except (OSError, UnicodeDecodeError) as exc:
         return [], [f"cannot read it ({exc}) — check the path; the file must be UTF-8"]
     if path.suffix != ".jsonl":
-        return list(csv.DictReader(text.splitlines())), []
+        try:
+            return list(csv.DictReader(text.splitlines())), []
+        except csv.Error as exc:
+            return [], [f"not valid CSV ({exc}) — a header line, then one request per line"]
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
@@ -323,6 +326,8 @@ def read_outcomes(path: Path) -> tuple[list[dict], list[str]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 return [], [f"line {n}: not JSON ({exc.msg}) — one object per line"]
+            except RecursionError:
+                return [], [f"line {n}: JSON nested too deeply — one flat object per line"]
             if not isinstance(row, dict):
                 return [], [f"line {n}: a JSON {type(row).__name__}, not an object"]
             rows.append(row)
@@ -355,9 +360,16 @@ def validate_file(kind: str, path: str | Path, profile: str | None = None) -> li
     return [f"{path}: {p}" for p in problems]
 
 
-if __name__ == "__main__":
+def _cli() -> int:
     if len(sys.argv) != 3 or sys.argv[1] not in KINDS:
-        sys.exit(f"usage: python scripts/schemas.py {{{','.join(KINDS)}}} FILE")
+        print(f"usage: python scripts/schemas.py {{{','.join(KINDS)}}} FILE", file=sys.stderr)
+        return 2
     found = validate_file(sys.argv[1], sys.argv[2])
     print("\n".join(found) or f"{sys.argv[2]}: OK")
-    sys.exit(1 if found else 0)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    from common import run
+
+    run(_cli)

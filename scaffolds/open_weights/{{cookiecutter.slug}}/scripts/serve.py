@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
-from common import UserError, load_config, run  # noqa: E402
+from common import UserError, check_device, load_config, run  # noqa: E402
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM accepts for --max-lora-rank
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -207,6 +207,8 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     cfg = load_config("eval", args.config, args.profile)
     cfg.update({k: v for k, v in vars(args).items() if v is not None and k not in ("config", "profile")})
+    if not args.dry_run:
+        check_device(cfg.get("device"))
     cfg["max_new_tokens"] = int((cfg.get("generation") or {}).get("max_new_tokens", 256))
     cfg["seed"] = int((cfg.get("statistics") or {}).get("seed", 0))
     return cfg

@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
 import numpy as np  # noqa: E402
-from common import UserError, report_dry_run, run  # noqa: E402
+from common import UserError, refuse_overwrite, report_dry_run, run  # noqa: E402
 from data_format import (  # noqa: E402, F401 - BOM and check_schema are re-exported for bench/
     BOM,
     MAX_FINDINGS_PER_CODE,
@@ -270,8 +270,9 @@ def main(
     cfg = train_config(config)
     if report_path and not Path(report_path).resolve().parent.is_dir():
         raise UserError(f"--report {report_path}: its folder does not exist; create it first")
-    if report_path and any(p and Path(p).resolve() == Path(report_path).resolve() for p in (train, heldout)):
-        raise UserError(f"--report {report_path} is an input file: the validator never overwrites its inputs")
+    refuse_overwrite(report_path, [train, heldout, config], "--report")
+    if report_path:  # the token-length chart goes beside the report
+        refuse_overwrite(Path(report_path).with_suffix(".png"), [train, heldout, config], "--report (its .png)")
     if max_seq_length is not None and max_seq_length < 1:
         raise UserError("--max-seq-length must be a positive number of tokens")
     if workers is not None and workers < 1:
