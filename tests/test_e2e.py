@@ -75,6 +75,8 @@ def test_make_smoke_lora(lora_repo):
     assert meta["method"] == "lora"
     assert (lora_repo / "smoke" / "reports" / "baseline_report.json").is_file()
     assert (lora_repo / "smoke" / "reports" / "data_validation.json").is_file()
+    for rel in ("smoke/reports/eval_report.png", "smoke/reports/data_validation.png", "smoke/outputs/loss.png"):
+        assert (lora_repo / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{rel} is not a PNG chart"
     print("lora smoke:", report["metrics"][report["primary_metric"]])
 
 

@@ -6,7 +6,7 @@ import math
 from typing import Literal
 
 from generator.plan.inputs import Inputs
-from generator.plan.records import DataPlan, Split
+from generator.plan.records import DataPlan, Split, usd
 
 SplitMethod = Literal["random", "stratified", "time", "frozen_existing"]
 
@@ -74,7 +74,7 @@ def plan_data(inp: Inputs, heldout_needed: int) -> DataPlan:
     ]
     if to_collect:
         cost = to_collect * f.labeling_cost_per_example_usd
-        collection.append(f"Label {to_collect:,} more examples (about ${cost:,.0f} at "
+        collection.append(f"Label {to_collect:,} more examples (about {usd(cost)} at "
                           f"${f.labeling_cost_per_example_usd:.2f} each) before training.")
     if f.task_type in LABELLED_TASKS:
         collection.append("Balance labels: at least ~50 examples of the rarest label, or collect more of it.")

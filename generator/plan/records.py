@@ -449,3 +449,8 @@ class Plan(Model):
     roi: Roi
     risks: list[Risk]
     assumptions: list[Assumption]
+
+
+def usd(value: float) -> str:
+    """Money as the plan's text writes it: cents below $10 (a $0.27 run is not "about $0"), whole dollars above."""
+    return f"${value:,.2f}" if abs(value) < 10 else f"${value:,.0f}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from generator.catalog import BaseModelEntry
 from generator.plan.inputs import Inputs
-from generator.plan.records import Candidate
+from generator.plan.records import Candidate, usd
 from generator.plan.rollout import serving_gpus
 from generator.plan.training import Setup, best_setup, p95_example_tokens
 
@@ -117,7 +117,7 @@ def why_chosen(inp: Inputs, top: Ranked, runner_up: Ranked | None) -> str:
         f"lists {inp.facts.task_type} among its strengths" if top.task_fit
         else f"does not list {inp.facts.task_type} but scores best overall",
         f"fits {s.gpu_count}x {s.gpu.id} with {s.method} at {s.memory.peak_memory_gb:.1f} GB",
-        f"trains for about ${s.usd:,.0f}",
+        f"trains for about {usd(s.usd)}",
     ]
     text = ", ".join(parts) + "."
     if runner_up and runner_up.setup:
