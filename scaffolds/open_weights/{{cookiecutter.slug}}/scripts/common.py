@@ -99,14 +99,14 @@ def _same_file(a: Path, b: Path) -> bool:
 def refuse_overwrite(output: str | Path | None, inputs: list[str | Path | None] | tuple, flag: str) -> None:
     """The one guard for "an output must not be an input": raises UserError when `output` is any of `inputs`,
     compared by resolved path and by (st_dev, st_ino), so a symlink or a hard link to an input is caught."""
-    if not output:
+    if not output or not isinstance(output, (str, Path)):
         return
     out = Path(output)
     for item in inputs:
         if not item or not isinstance(item, (str, Path)):
             continue
         if _same_file(out, Path(item)):
-            raise UserError(f"{flag} {output} is the input file {item}: scripts never overwrite their inputs "
+            raise UserError(f"{flag} {output} is the input file {item}: this script never overwrites its inputs "
                             "— write the output somewhere else")
 
 

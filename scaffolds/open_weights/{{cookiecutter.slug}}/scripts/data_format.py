@@ -30,7 +30,7 @@ BATCH_SIZE = (
 MAX_FINDINGS_PER_CODE = 1000  # the report keeps the first 1000 of each code; stats.finding_counts has all
 MAX_LABELS = 200  # more distinct "labels" than this is free text, not classification
 BOM = b"\xef\xbb\xbf"
-MAX_LINE_BYTES = 8 << 20  # one example longer than 8 MB is an error; the validator never holds more of a line
+MAX_LINE_BYTES = 16 << 20  # one example longer than 16 MB is an error; the validator never holds more of a line
 SKIP_BYTES = 1 << 20  # the rest of an over-long line is read and dropped in pieces of this size
 HUB_TIMEOUT_S = 3.0  # seconds to wait for the Hugging Face Hub before falling back to whitespace counts
 

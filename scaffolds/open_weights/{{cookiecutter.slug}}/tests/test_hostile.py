@@ -318,3 +318,29 @@ def test_fuzzed_config_contents(tmp_path: Path, name: str, args: list[str]) -> N
         _fuzz(name, args, tmp_path, text)
 
     check()
+
+
+def test_fuzzed_outcomes_contents(tmp_path: Path, rollout: Path) -> None:
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    header = "variant,success,latency_ms,cost\n"
+    cell = st.one_of(st.sampled_from(["control", "treatment", "1", "0", "nan", "-1", "1e400", "", '"']),
+                     st.text(max_size=8))
+    row = st.lists(cell, min_size=1, max_size=5).map(",".join)
+
+    @hypothesis.settings(max_examples=20, deadline=None, derandomize=True,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(st.lists(row, max_size=6))
+    def check(rows: list[str]) -> None:
+        log = tmp_path / "outcomes.csv"
+        log.write_text(header + "\n".join(rows) + "\n", encoding="utf-8", errors="surrogateescape")
+        before = log.read_bytes()
+        report = tmp_path / "ab.json"
+        proc = script("ab_analysis.py", str(log), "--config", str(rollout), "--report", str(report))
+        assert proc.returncode in (0, 1, 3, 4), proc.stderr  # 3/4: the decision (keep running, roll back)
+        assert "Traceback" not in proc.stdout + proc.stderr and "internal" not in proc.stderr, proc.stderr
+        assert log.read_bytes() == before
+        if report.exists():
+            assert "NaN" not in report.read_text() and "Infinity" not in report.read_text()
+
+    check()
