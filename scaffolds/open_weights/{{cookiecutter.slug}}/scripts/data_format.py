@@ -90,10 +90,23 @@ def parse_line(raw: bytes, line: int, out: list) -> Any:
         )
         return None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         out.append((line, "error", "invalid_json", f"not valid JSON ({exc}): one JSON object per line"))
         return None
+    if "\\ud" in text.lower() and _has_lone_surrogate(obj):  # only a \uD800-\uDFFF escape can make one
+        out.append((line, "error", "invalid_unicode",
+                    "a \\uD800-\\uDFFF escape without its pair is not a character: fix or drop the text"))
+        return None
+    return obj
+
+
+def _has_lone_surrogate(obj: Any) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _reject_constant(name: str) -> None:

@@ -196,6 +196,14 @@ def test_invalid_utf8(tmp_path, tokenizer):
     assert status == 1 and codes_at(report, "invalid_utf8") == [4]
 
 
+def test_a_lone_surrogate_is_reported_by_line(tmp_path, tokenizer):
+    path = write(tmp_path / "t.jsonl", clean_rows(3))
+    path.write_bytes(path.read_bytes() + b'{"messages": [{"role": "user", "content": "a\\ud800b"}, '
+                     b'{"role": "assistant", "content": "billing"}]}\n')
+    status, report = run(path, tokenizer, tmp_path)
+    assert status == 1 and codes_at(report, "invalid_unicode") == [4]
+
+
 def test_unknown_key_is_a_warning(tmp_path, tokenizer):
     rows = clean_rows(3)
     rows[1] = rows[1] | {"source": "crm", "label": "bug", "slice": "web", "metadata": {}}
