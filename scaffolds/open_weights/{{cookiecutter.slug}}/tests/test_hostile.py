@@ -344,3 +344,19 @@ def test_fuzzed_outcomes_contents(tmp_path: Path, rollout: Path) -> None:
             assert "NaN" not in report.read_text() and "Infinity" not in report.read_text()
 
     check()
+
+
+def test_a_latin1_config_is_one_line_naming_the_file(tmp_path):
+    config = tmp_path / "eval.yaml"
+    config.write_bytes((ROOT / "configs" / "eval.yaml").read_bytes() + "# caf\u00e9\n".encode("latin-1"))
+    one_error_line(script("evaluate.py", "--config", str(config), "--dry-run"), str(config), "UTF-8")
+
+
+def test_a_latin1_raw_csv_is_one_line_naming_the_file(tmp_path):
+    raw = tmp_path / "tickets.csv"
+    raw.write_bytes("input,output\ncaf\u00e9 is down,bug\nok,billing\n".encode("latin-1"))
+    before = raw.read_bytes()
+    proc = script("prepare_data.py", str(raw), "--config", str(ROOT / "configs" / "data.yaml"),
+                  "--out", str(tmp_path / "out"), "--dry-run")
+    one_error_line(proc, str(raw), "UTF-8")
+    assert raw.read_bytes() == before
