@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -154,3 +155,37 @@ def run(main: Callable[[], int | None]) -> None:
               "for the traceback and report it", file=sys.stderr)
         status = 1
     sys.exit(status or 0)
+
+
+# Library messages that do not concern the user of this repository (kernel hubs, renamed arguments).
+QUIET_WARNINGS = [r".*kernels-community", r".*`torch_dtype` is deprecated",
+                  r".*is deprecated and will be removed", r".*The tokenizer has new PAD/BOS/EOS tokens"]
+
+
+def quiet_libraries() -> None:
+    """Filter the QUIET_WARNINGS from warnings and the ML libraries' loggers; hide their one-off progress bars."""
+    import logging
+    import warnings
+
+    for pattern in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+    class Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            text = record.getMessage()
+            return not any(re.match(pattern, text) for pattern in QUIET_WARNINGS)
+
+    # Records of child loggers (bitsandbytes.backends...) meet only handlers' filters, not their parents'.
+    handlers = [logging.lastResort, *logging.getLogger().handlers]
+    for name in ("bitsandbytes", "transformers", "kernels", "peft", "trl"):
+        logging.getLogger(name).addFilter(Drop())
+        handlers += logging.getLogger(name).handlers
+    for handler in handlers:
+        if handler is not None:
+            handler.addFilter(Drop())
+    # Bars for the one-off steps (splits, tokenizing, loading weights) would bury the one that matters.
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()

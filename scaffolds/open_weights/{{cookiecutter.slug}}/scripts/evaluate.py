@@ -38,6 +38,7 @@ from common import (  # noqa: E402
     check_device,
     load_config,
     load_examples,
+    quiet_libraries,
     refuse_overwrite,
     report_dry_run,
     run,
@@ -174,6 +175,8 @@ def main(cfg: dict) -> int:
         print(f"warning: {line}", file=sys.stderr)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache, timings = Cache(out_dir / "generations.jsonl"), {}
+    if not cfg.get("endpoint"):
+        quiet_libraries()  # before the local model loads: kernel-hub and renamed-argument notices are not the user's
     backend = EndpointBackend(cfg) if cfg.get("endpoint") else LocalBackend(cfg)
     limit = cfg.get("limit")
     examples = load_examples(cfg["heldout"], "heldout")[:limit]

@@ -37,7 +37,6 @@ Nothing heavy (torch, transformers, trl) is imported before the flags are read, 
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -45,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
-from common import UserError, load_config, report_dry_run, run  # noqa: E402
+from common import UserError, load_config, quiet_libraries, report_dry_run, run  # noqa: E402
 
 PATIENCE_FLAG = "--early_stopping_patience"
 FTPLAN_FLAG = "--ftplan-config"
@@ -246,36 +245,6 @@ def write_metadata(trainer, model_args, training_args, started: float, patience:
 
 
 # Warnings a user can do nothing about in this run (message prefixes, matched as regular expressions).
-QUIET_WARNINGS = [r".*kernels-community", r".*`torch_dtype` is deprecated",
-                  r".*is deprecated and will be removed", r".*The tokenizer has new PAD/BOS/EOS tokens"]
-
-
-def quiet_libraries() -> None:
-    import logging
-    import warnings
-
-    for pattern in QUIET_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern)
-
-    class Drop(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            text = record.getMessage()
-            return not any(re.match(pattern, text) for pattern in QUIET_WARNINGS)
-
-    # Records of child loggers (bitsandbytes.backends...) meet only handlers' filters, not their parents'.
-    handlers = [logging.lastResort, *logging.getLogger().handlers]
-    for name in ("bitsandbytes", "transformers", "kernels", "peft", "trl"):
-        logging.getLogger(name).addFilter(Drop())
-        handlers += logging.getLogger(name).handlers
-    for handler in handlers:
-        if handler is not None:
-            handler.addFilter(Drop())
-    # Bars for the one-off steps (splits, tokenizing, loading weights) would bury the one that matters.
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def quiet_progress(trainer) -> None:
