@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from generator.catalog import configs_dir
-from generator.cli import app
+from tests.knowledge.helpers import bundled, run, write
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "configs" / "examples"
@@ -24,22 +22,6 @@ TODAY = ("--today", "2026-11-25")
 USER_GPU = "RTX-3060-12GB"
 USER_MODEL = "team-qwen3-1.7b"
 VERTEX_PRICE = 2.75  # per 1M training tokens; the bundled gemini-2.5-flash-lite price is 1.5
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, list(args))
-
-
-def bundled(kind: str, entry_id: str) -> dict:
-    raw = yaml.safe_load((configs_dir() / "catalog" / f"{kind}.yaml").read_text(encoding="utf-8"))
-    return next(e for e in raw["entries"] if e["id"] == entry_id)
-
-
-def write(folder: Path, name: str, data: object) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
 
 
 def user_gpu() -> dict:

@@ -6,33 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
-from typer.testing import CliRunner
 
-from generator.catalog import configs_dir, load_catalog
-from generator.cli import app
+from generator.catalog import load_catalog
+from tests.knowledge.helpers import bundled, run, write
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "examples" / "support_triage.yaml"
 LOCAL = ROOT / "configs" / "examples" / "clinical_extraction_local.yaml"
 TODAY = ("--today", "2026-11-25")
 HUGE = 10**30
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, list(args))
-
-
-def bundled(kind: str, entry_id: str) -> dict:
-    raw = yaml.safe_load((configs_dir() / "catalog" / f"{kind}.yaml").read_text(encoding="utf-8"))
-    return next(e for e in raw["entries"] if e["id"] == entry_id)
-
-
-def write(folder: Path, name: str, data: object) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
 
 
 def plan(folder: Path, answers: Path = EXAMPLE, *extra: str):
