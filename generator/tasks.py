@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
@@ -19,14 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from generator.errors import CatalogError, Problem
 from generator.paths import configs_dir
+from generator.record import Record
 
 FILE = "tasks.yaml"
 _NAME_RUN = re.compile(r"[^a-z0-9@]+")
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
-class MetricDef:
+class MetricDef(Record):
     """How one metric is computed and compared. `builtin` False: the user's scripts/user_metrics.py scores it."""
 
     name: str
@@ -36,16 +35,14 @@ class MetricDef:
     description: str
 
 
-@dataclass(frozen=True)
-class TaskDef:
+class TaskDef(Record):
     name: str
     metrics: tuple[str, ...]
     structured: bool
     max_new_tokens: int
 
 
-@dataclass(frozen=True)
-class Tasks:
+class Tasks(Record):
     tasks: dict[str, TaskDef]
     metrics: dict[str, MetricDef]
     aliases: dict[str, str]

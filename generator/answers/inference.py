@@ -12,17 +12,16 @@ import functools
 import json
 import math
 import re
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from generator.answers import text_facts
 from generator.answers.schema import MAX_EXAMPLES, Answers, EffectiveFacts, Freshness
 from generator.answers.text_facts import script_share
+from generator.record import Record
 from generator.tasks import load_tasks
 
 
-@dataclass(frozen=True)
-class Inferred:
+class Inferred(Record):
     """A fact the user did not give: its value and how it was obtained (kind: inferred, measured, default)."""
 
     field: str
@@ -31,8 +30,7 @@ class Inferred:
     kind: Literal["inferred", "measured", "default", "warning"] = "inferred"
 
 
-@dataclass(frozen=True)
-class DataStats:
+class DataStats(Record):
     """What `measure_data` counted in a JSONL file of training examples."""
 
     path: str

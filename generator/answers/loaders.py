@@ -7,7 +7,6 @@ by a SafeLoader without anchors or aliases, with a size and a nesting cap; `{{ }
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from generator.answers.schema import Answers, EffectiveFacts
 from generator.answers.seed import parse_with_problems
 from generator.answers.translate import MISSING, kind_of, suggested_key, translate
 from generator.errors import Problem, UserError
+from generator.record import Record
 from generator.safety import UTF8_FIX, display_path, not_utf8
 
 # Loader guards: an answers file is a few kilobytes; these stop hostile or accidental huge inputs. 1 MB of
@@ -28,8 +28,7 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_NESTING_DEPTH = 20
 
 
-@dataclass(frozen=True)
-class LoadedAnswers:
+class LoadedAnswers(Record):
     """Validated answers plus everything ftplan concluded about them; the plan reports all of it.
 
     The facts are inferred once, when the answers are loaded (or measured data is added), and stored:

@@ -10,16 +10,15 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from generator.answers.schema import HOSTED_PROVIDERS, MAX_EXAMPLE_PAIRS, MIN_EXAMPLE_PAIRS, Answers
 from generator.errors import Problem
+from generator.record import Record
 from generator.tasks import load_tasks
 
 
-@dataclass(frozen=True)
-class Adjustment:
+class Adjustment(Record):
     """A value ftplan changed, and why (the plan lists every one)."""
 
     field: str

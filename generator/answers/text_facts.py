@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+
+from generator.record import Record
 
 _NUMBER = re.compile(r"\d[\d,._]*")
 MAX_DIGITS = 15
@@ -25,15 +26,13 @@ _SCALE = re.compile(r"\s?(k|m|b|thousand|million|billion)\b", re.IGNORECASE)
 _SCALES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9}
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(Record):
     value: float
     quote: str  # the words the value was read from
     field: str  # the answers field they are in
 
 
-@dataclass(frozen=True)
-class _Mention:
+class _Mention(Record):
     value: float
     start: int
     end: int  # after the number and its scale word
@@ -158,8 +157,7 @@ INPUT_WORDS = ("document", "input", "transcript", "contract", "report", "record"
 P95_WORDS = ("p95", "95th", "longest", "up to", "max", "as long as")
 
 
-@dataclass(frozen=True)
-class Length:
+class Length(Record):
     """A length the text states, in tokens, and what it measures: the prompt, a typical input or the p95."""
 
     tokens: int

@@ -11,11 +11,10 @@ terms); with checkpointing off it equals MFU. Pure functions, no I/O, no torch.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 from generator.catalog import Architecture
 from generator.errors import Problem, UserError
 from generator.plan.memory import METHODS, Method
+from generator.record import Record
 
 # A multiply-accumulate is 2 FLOPs; training runs the forward (2N per token), the backward through the
 # activations (2N) and the weight gradients (2N): 6N (Kaplan et al. 2020, "Scaling Laws", section 2.1).
@@ -53,8 +52,7 @@ TERA = 1e12
 SECONDS_PER_HOUR = 3600.0
 
 
-@dataclass(frozen=True)
-class ComputeEstimate:
+class ComputeEstimate(Record):
     """FLOPs and the time range they take; the plan prices the GPU-hours."""
 
     flops_per_token: float
@@ -63,8 +61,6 @@ class ComputeEstimate:
     tokens_per_second: tuple[float, float]
     gpu_hours: tuple[float, float]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def matmul_params(arch: Architecture) -> int:

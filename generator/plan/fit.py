@@ -7,7 +7,6 @@ edit changes a number only through this function.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol, TypedDict
 
@@ -15,6 +14,7 @@ from generator.catalog import Architecture
 from generator.plan.compute import ComputeEstimate, estimate_compute
 from generator.plan.memory import Loss, MemoryEstimate, Method, Optimizer, Sharding, estimate_memory
 from generator.plan.records import Strategy
+from generator.record import Record
 
 
 class GpuLike(Protocol):
@@ -46,8 +46,7 @@ class Shape(TypedDict):
     loss: Loss
 
 
-@dataclass(frozen=True)
-class Fit:
+class Fit(Record):
     """Peak memory per GPU against the usable memory, and the time and money the run takes."""
 
     peak_memory_gb: float

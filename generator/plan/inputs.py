@@ -3,11 +3,11 @@ the catalog, the planning settings and the plan's date. Built once by `generator
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 from generator.plan.records import Assumption
+from generator.record import Record
 
 if TYPE_CHECKING:
     from generator.answers import Answers, EffectiveFacts
@@ -15,14 +15,13 @@ if TYPE_CHECKING:
     from generator.plan.settings import Settings
 
 
-@dataclass(frozen=True)
-class Inputs:
+class Inputs(Record):
     answers: Answers
     facts: EffectiveFacts
     catalog: Catalog
     settings: Settings
     today: date
-    assumptions: list[Assumption] = field(default_factory=list)
+    assumptions: list[Assumption] = []
 
     def text(self) -> str:
         """All free text of the answers, lower-cased, for keyword criteria."""

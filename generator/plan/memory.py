@@ -17,11 +17,11 @@ Pure functions, no I/O, no torch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Literal, get_args
 
 from generator.catalog import ALL_LINEAR, Architecture
 from generator.errors import Problem, UserError
+from generator.record import Record
 
 Method = Literal["full", "lora", "qlora"]
 Optimizer = Literal["adamw", "adamw_8bit", "paged_adamw_8bit", "sgd", "adafactor"]
@@ -125,18 +125,15 @@ ALLOCATOR_FRAGMENTATION = 0.08
 FSDP_GATHERED_LAYERS = 2
 
 
-@dataclass(frozen=True)
-class MemoryEstimate:
+class MemoryEstimate(Record):
     """Peak memory per GPU and the terms it is made of, so a plan can say why it needs the GPU it picks."""
 
     peak_memory_gb: float
     breakdown: dict[str, float]
     trainable_params: int
     total_params: int
-    assumptions: list[str] = field(default_factory=list)
+    assumptions: list[str] = []
 
-    def to_dict(self) -> dict:
-        return asdict(self)
 
     def as_measured(self, metric: Metric) -> float:
         """What a given measurement would show, GB: torch.cuda.max_memory_allocated excludes the allocator's

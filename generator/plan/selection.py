@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from generator.catalog import BaseModelEntry
 from generator.plan.inputs import Inputs
 from generator.plan.records import Candidate, usd
 from generator.plan.rollout import serving_gpus
 from generator.plan.training import Setup, best_setup, p95_example_tokens
+from generator.record import Record
 
 # Weights of the ranking score; task fit matters most, then the size band, then cost and recency.
 TASK_FIT_POINTS = 3.0
@@ -20,8 +20,7 @@ RECENT_DAYS = 540  # released within ~18 months counts as current
 COST_POINTS_PER_DECADE = 0.5
 
 
-@dataclass(frozen=True)
-class Ranked:
+class Ranked(Record):
     entry: BaseModelEntry
     setup: Setup | None
     score: float

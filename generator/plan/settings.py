@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,17 @@ from pydantic import ValidationError
 from generator.catalog import validate_once, validation_problems
 from generator.errors import CatalogError, Problem
 from generator.paths import configs_dir
+from generator.record import Record
 
 FILE = "planning.yaml"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Record):
     """Read-only view of the validated planning.yaml. `value("a.b")` unwraps `{value, source}` entries."""
 
     data: dict[str, Any]
     path: str
-    files: tuple[str, ...] = field(default=())  # the user's planning.yaml files merged over `path`, in order
+    files: tuple[str, ...] = ()  # the user's planning.yaml files merged over `path`, in order
 
     def raw(self, dotted: str) -> Any:
         node: Any = self.data

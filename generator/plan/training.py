@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from generator.catalog import Architecture, BaseModelEntry, GpuEntry
 from generator.plan.compute import ComputeEstimate
@@ -18,6 +17,7 @@ from generator.plan.fit import Fit, Shape, fit, fit_memory, memory_fits
 from generator.plan.inputs import Inputs
 from generator.plan.memory import Loss, MemoryEstimate, Method, Optimizer
 from generator.plan.records import FitInputs, GpuSpec, Hardware, Hyperparameters, PreferenceStage, Strategy
+from generator.record import Record
 from generator.render.trl import TRAINER_OPTIM
 
 ALL_LINEAR = ["all-linear"]
@@ -28,8 +28,7 @@ FULL_FT_MAX_PARAMS_B = 3.0
 FULL_FT_MIN_EXAMPLES = 50_000
 
 
-@dataclass(frozen=True)
-class Setup:
+class Setup(Record):
     """One trainable configuration of a model on a GPU type, with its fit and cost."""
 
     method: Method
