@@ -14,6 +14,8 @@ The names below are the package's public API; importers need not know which modu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from generator.answers.data import MAX_DATA_PROBLEMS, measure_data
 from generator.answers.inference import (
     CHARS_PER_TOKEN,
@@ -38,7 +40,6 @@ from generator.answers.loaders import (
     parse_answers,
     parse_text,
 )
-from generator.answers.questions import QUESTIONS, Question
 from generator.answers.rules import ADJUSTMENT_RULES, ERROR_RULES, WARNING_RULES, Adjustment
 from generator.answers.schema import (
     HOSTED_PROVIDERS,
@@ -62,3 +63,15 @@ __all__ = [
     "dump_answers", "estimate_tokens", "infer_facts", "infer_task_type", "load_answers", "make_slug",
     "measure_data", "parse_answers", "parse_text",
 ]  # fmt: skip
+
+if TYPE_CHECKING:
+    from generator.answers.questions import QUESTIONS, Question
+
+
+def __getattr__(name: str) -> Any:
+    """`ftplan init`'s questions load on first use: `ftplan plan` does not need them (start-up budget)."""
+    if name in ("QUESTIONS", "Question"):
+        from generator.answers import questions
+
+        return getattr(questions, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

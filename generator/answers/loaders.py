@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from generator.answers.inference import DataStats, Inferred, infer_facts
 from generator.answers.rules import Adjustment, apply_rules
 from generator.answers.schema import Answers, EffectiveFacts
-from generator.answers.seed import parse_with_problems
 from generator.answers.translate import MISSING, kind_of, suggested_key, translate
 from generator.errors import Problem, UserError
 from generator.record import Record
@@ -225,6 +224,8 @@ def parse_text(text: str, source: str, suffix: str = "") -> LoadedAnswers:
     if suffix in _YAML_SUFFIXES:  # a YAML value may mention <context> without being a template
         return parse_answers(_load_yaml(text, source), source)
     if suffix in _SEED_SUFFIXES or any(tag in text for tag in _SEED_TAGS):
+        from generator.answers.seed import parse_with_problems  # seed templates only (html, regexes)
+
         data, problems = parse_with_problems(text)
         return _validate(data, source, problems)
     return parse_answers(_load_yaml(text, source), source)
