@@ -30,6 +30,7 @@ Tokens = Annotated[int, Field(ge=0, le=10**8)]
 Resamples = Annotated[int, Field(ge=100, le=10**7)]
 Days = Annotated[int, Field(ge=0, le=3650)]
 LearningRate = Annotated[float, Field(gt=0, lt=1)]
+Weeks = Annotated[float, Field(ge=0, le=520)]
 
 # transformers' SchedulerType values (trl sft's --lr_scheduler_type)
 Scheduler = Literal[
@@ -239,19 +240,28 @@ class ReferenceApis(Planning):
 class Rag(Planning):
     retrieved_tokens: Sourced[Tokens]
     monthly_infra_usd: Sourced[Usd]
-    setup_engineering_usd: Sourced[Usd]
+    setup_weeks: Sourced[Weeks]
 
 
 class FewShot(Planning):
     examples_in_prompt: Sourced[Annotated[int, Field(ge=0, le=1000)]]
 
 
+class VendorTerms(Planning):
+    """A model vendor's clause on using its outputs to train other models (named when distillation is advised)."""
+
+    model_prefixes: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    terms: Annotated[str, Field(min_length=10)]
+    source: Source
+    as_of: Date
+
+
 class Distillation(Planning):
     share_of_training_set: Sourced[Annotated[float, Field(gt=0, le=100)]]
+    terms: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], VendorTerms]
 
 
 class FineTune(Planning):
-    setup_engineering_usd: Sourced[Usd]
     prompt_tokens_after: Sourced[Tokens]
 
 
@@ -279,8 +289,24 @@ class OwnedGpu(Planning):
     amortisation_months: Sourced[Annotated[int, Field(ge=1, le=240)]]
 
 
+class EngineeringWeeks(Planning):
+    """The scope terms of the engineering estimate: each is added when the plan includes that work."""
+
+    base: Sourced[Weeks]
+    data_preparation: Sourced[Weeks]
+    labelling: Sourced[Weeks]
+    custom_metric: Sourced[Weeks]
+    metric_setup: Sourced[Weeks]
+    preference: Sourced[Weeks]
+    multi_gpu: Sourced[Weeks]
+    serving_open_weights: Sourced[Weeks]
+    serving_hosted: Sourced[Weeks]
+
+
 class Engineering(Planning):
     usd_per_week: Sourced[Usd]
+    weeks: EngineeringWeeks
+    metrics_needing_setup: list[Annotated[str, Field(min_length=1)]]
 
 
 class Retrieval(Planning):
@@ -300,8 +326,76 @@ class Preference(Planning):
     compute_over_sft: Sourced[Annotated[float, Field(gt=0, le=100)]]
 
 
+OutputWork = Literal["choose", "transcribe", "compose"]
+Words = list[Annotated[str, Field(min_length=2)]]
+HourlyUsd = Annotated[float, Field(gt=0, le=10_000)]
+
+
+class OutputWorkTable(Planning):
+    source: Source
+
+    model_config = ConfigDict(strict=True, extra="allow")  # one key per task type, checked below
+
+    @model_validator(mode="after")
+    def _one_per_task(self) -> OutputWorkTable:
+        from generator.tasks import load_tasks
+
+        extra = dict(self.__pydantic_extra__ or {})
+        tasks = set(load_tasks().task_types)
+        if set(extra) != tasks:
+            missing, unknown = sorted(tasks - set(extra)), sorted(set(extra) - tasks)
+            raise ValueError(f"needs one entry per task type of tasks.yaml (missing: {missing}, unknown: {unknown})")
+        bad = {k: v for k, v in extra.items() if v not in ("choose", "transcribe", "compose")}
+        if bad:
+            raise ValueError(f"each task's output work is choose, transcribe or compose, not {bad}")
+        return self
+
+
+class CrowdRate(Planning):
+    usd_per_hour: HourlyUsd
+    source: Source
+    as_of: Date
+
+
+class SkilledRate(Planning):
+    wage_usd_per_hour: HourlyUsd
+    words: Words = Field(min_length=1)
+    source: Source
+    as_of: Date
+
+
+class ExpertRow(Planning):
+    occupation: Annotated[str, Field(min_length=2)]
+    wage_usd_per_hour: HourlyUsd
+    as_of: Date
+    words: Words
+    source: Source
+
+
+class Experts(Planning):
+    source: Source
+    rows: list[ExpertRow] = Field(min_length=1)
+
+
 class Labeling(Planning):
-    default_cost_per_example_usd: Sourced[Usd]
+    reading_words_per_minute: Sourced[Annotated[float, Field(gt=0, le=10_000)]]
+    typing_words_per_minute: Sourced[Annotated[float, Field(gt=0, le=1_000)]]
+    composing_share_of_typing: Sourced[OpenShare]
+    decision_seconds: Sourced[Annotated[float, Field(ge=0, le=3600)]]
+    output_work: OutputWorkTable
+    wage_share_of_employer_cost: Sourced[OpenShare]
+    crowd: CrowdRate
+    skilled: SkilledRate
+    experts: Experts
+    expert_by_task: dict[str, Annotated[str, Field(min_length=2)]]
+
+    @model_validator(mode="after")
+    def _task_experts_exist(self) -> Labeling:
+        known = {r.occupation for r in self.experts.rows}
+        unknown = sorted(set(self.expert_by_task.values()) - known)
+        if unknown:
+            raise ValueError(f"expert_by_task names occupations that experts.rows lacks: {unknown}")
+        return self
 
 
 @functools.cache

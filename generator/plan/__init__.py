@@ -14,7 +14,7 @@ from generator.plan.data import example_tokens, plan_data, prompt_tokens_after_t
 from generator.plan.decision import apply_hard_rules, decide
 from generator.plan.evaluation import plan_evaluation
 from generator.plan.inputs import Inputs
-from generator.plan.provider import hosted_baseline, hosted_tuning, hosted_usable, provider_status
+from generator.plan.provider import hosted_baseline, hosted_tuning, hosted_usable, migration, provider_status
 from generator.plan.records import (
     Assumption,
     BaseModelChoice,
@@ -63,24 +63,6 @@ def _hosted_cost(inp: Inputs, status: ProviderStatus, dataset_tokens: int,
     per_req = api_request_usd(prompt_tokens_after_tuning(inp) + f.avg_input_tokens, f.avg_output_tokens,
                               model.input_usd_per_1m or 0.0, model.output_usd_per_1m or 0.0)
     return train, per_req * f.monthly_requests, f"{model.id} tuned on {entry.platform}, billed per token"
-
-
-def _migration(inp: Inputs, train_examples: int, open_model: str) -> tuple[str, float]:
-    """Distil the hosted model into open weights: its answers on unlabelled inputs become training targets."""
-    s, f = inp.settings, inp.facts
-    api = f"reference_api.{inp.answers.provider}"
-    n = int(train_examples * float(s.value("distillation.share_of_training_set")))
-    per = api_request_usd(f.current_prompt_tokens + f.avg_input_tokens, f.avg_output_tokens,
-                          float(s.value(f"{api}.input_usd_per_1m")), float(s.value(f"{api}.output_usd_per_1m")))
-    usd = n * per
-    model = s.value(f"{api}.model")
-    text = (f"Migration to open weights: run {model} (today's hosted model, or your tuned one) with your current "
-            f"prompt on {n:,} unlabelled inputs and keep its answers as training targets (distillation), then "
-            f"train {open_model} on them with this repo (`make train`); `make baseline-hosted` scores the hosted "
-            f"model on the same held-out set first. Generating them costs about ${usd:,.2f} "
-            f"({n:,} x ${per:.5f} per request at {s.source(api)}). Check the provider's terms of service first: "
-            "some forbid using outputs to develop competing models.")
-    return text, round(usd, 2)
 
 
 def _serving(inp: Inputs, entry: BaseModelEntry, setup: Setup) -> ServingPlan:
@@ -178,7 +160,9 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     hw = hardware(setup, hp.epochs)
     # The hard rules need the payback of the fine-tune: cost it as if it were chosen, then decide.
     probe_monthly = _open_weights_monthly(inp, top.entry, setup)[0]
-    probe_cost = one_off_costs(inp, data, setup.fit.usd, setup.fit.usd_range, 0.0, 0.0)
+    preference = preference_stage(inp, setup)
+    probe_cost = one_off_costs(inp, data, setup.fit.usd, setup.fit.usd_range, 0.0, 0.0, gpus=setup.gpu_count,
+                               preference=preference is not None)
     decision = apply_hard_rules(inp, decision, roi(inp, probe_cost, probe_monthly, "").break_even_month)
 
     method: Method
@@ -211,7 +195,9 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     eval_tokens = EVAL_RUNS * data.split.heldout * example_tokens(inp)
     eval_hours = eval_tokens / (setup.compute.tokens_per_second[0] / FORWARD_SHARE_OF_TRAINING) / 3600
     eval_usd = eval_hours * setup.gpu.usd_per_hour
-    cost = one_off_costs(inp, data, training_usd, training_range, hosted_training, eval_usd)
+    cost = one_off_costs(inp, data, training_usd, training_range, hosted_training, eval_usd,
+                         gpus=setup.gpu_count if method != "hosted" else 1,
+                         preference=preference is not None and method != "hosted")
 
     sp = _serving(inp, top.entry, setup)
     n_serve = sp.replicas * sp.gpus_per_replica
@@ -236,15 +222,8 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     else:
         rollout = _option_rollout(inp, decision.recommendation, plan_roi)
 
-    if loaded.answers.provider != "open_source":
-        if data.meets_minimum:
-            status.migration = (f"Migration to open weights: you have {data.examples_available:,} labelled examples, "
-                                f"so train {top.entry.id} on those gold labels (`make train`), not on the hosted "
-                                "model's answers. Use distillation only for extra unlabelled volume, and only where "
-                                "the provider's terms of service allow using its outputs to train another model.")
-        else:
-            status.migration, status.distillation_usd = _migration(inp, data.split.train, top.entry.id)
-    training = Training(preference=preference_stage(inp, setup) if method != "hosted" else None,
+    status.migration, status.distillation_usd = migration(inp, data, top.entry.id)
+    training = Training(preference=preference if method != "hosted" else None,
                         method=method, open_weights_method=setup.method, why=why, hyperparameters=hp,
                         reasons=reasons, hardware=hw, execution=_execution(setup, hp.eval_steps),
                         iteration=_iteration(evaluation.primary_metric))

@@ -11,8 +11,10 @@ from typing import Any
 from generator.answers.inference import DEFAULT_INSTRUCTION_TOKENS
 from generator.catalog import GpuEntry
 from generator.plan.data import example_tokens, prompt_tokens_after_tuning
+from generator.plan.effort import engineering_terms, label_rate
 from generator.plan.inputs import Inputs
-from generator.plan.records import Cost, DataPlan, Option, Roi, RoiRow
+from generator.plan.provider import tuned_base, tuned_prices
+from generator.plan.records import Cost, DataPlan, EngineeringTerm, Option, Roi, RoiRow
 
 MONTHS = 12
 MILLION = 1e6
@@ -23,26 +25,38 @@ def api_request_usd(prompt_tokens: float, output_tokens: float, in_price: float,
 
 
 def one_off_costs(inp: Inputs, data: DataPlan, training_usd: float, training_range: tuple[float, float],
-                  hosted_training_usd: float, eval_gpu_usd: float) -> Cost:
+                  hosted_training_usd: float, eval_gpu_usd: float, *, gpus: int | None = None,
+                  preference: bool | None = None) -> Cost:
+    """Training, labelling, evaluation and engineering of the fine-tuning project. Labelling is priced per
+    example by plan/effort.py (your rate when given); engineering is the scope's weeks (facts.engineering_weeks
+    when given). `gpus` and `preference` are the planned setup's (default: facts.gpu_count, known pairs)."""
     f, s = inp.facts, inp.settings
     # The held-out set gets a second annotation unless it is already a frozen or hand-verified set.
     reannotate = 0 if f.heldout_available else max(data.split.heldout - f.validation_available, 0)
     labels = data.to_collect + reannotate
-    labor = labels * f.labeling_cost_per_example_usd
+    rate = label_rate(inp)
+    labor = labels * rate.usd
+    per_week = float(s.value("engineering.usd_per_week"))
+    terms = engineering_terms(inp, data.to_collect, hosted=bool(hosted_training_usd),
+                              gpus=f.gpu_count if gpus is None else gpus,
+                              preference=f.preference_pairs_available > 0 if preference is None else preference)
+    scoped = sum(t.weeks for t in terms)
+    weeks = f.engineering_weeks if f.engineering_weeks is not None else scoped
+    engineering = weeks * per_week
+    scope = " | ".join(f"{t.name.replace('_', ' ')} {t.weeks:g} — {t.why}" for t in terms)
     if f.engineering_weeks is not None:
-        engineering = f.engineering_weeks * float(s.value("engineering.usd_per_week"))
-        eng_why = (f"{f.engineering_weeks:g} engineer-weeks (facts.engineering_weeks) x "
-                   f"${float(s.value('engineering.usd_per_week')):,.0f} ({s.source('engineering.usd_per_week')})")
+        eng_why = (f"{weeks:g} engineer-weeks (facts.engineering_weeks) x ${per_week:,.0f} "
+                   f"({s.source('engineering.usd_per_week')}); the plan's scope alone would be {scoped:g} weeks: "
+                   f"{scope}")
     else:
-        engineering = float(s.value("fine_tune.setup_engineering_usd"))
-        eng_why = s.source("fine_tune.setup_engineering_usd")
+        eng_why = (f"{weeks:g} engineer-weeks from the plan's scope x ${per_week:,.0f} per week "
+                   f"({s.source('engineering.usd_per_week')}) — {scope}")
     held = ("the held-out set is your frozen evaluation set: no re-annotation" if f.heldout_available
             else f"a second annotation of {reannotate:,} held-out items"
             + (f" (your {f.validation_available:,} hand-verified items need none)" if f.validation_available else ""))
     notes = [
-        f"Data labour: {data.to_collect:,} examples to collect + {held}, at "
-        f"${f.labeling_cost_per_example_usd:.2f} each.",
-        f"Engineering: ${engineering:,.0f} ({eng_why}).",
+        f"Data labour: {data.to_collect:,} examples to collect + {held}, at {rate.why}.",
+        f"Engineering: ${engineering:,.0f} = {eng_why}.",
     ]
     if f.owned_gpus:
         notes.append("Your own GPUs: training and serving cost electricity (and serving the purchase's "
@@ -55,7 +69,9 @@ def one_off_costs(inp: Inputs, data: DataPlan, training_usd: float, training_ran
                                                                   round(training_range[1], 2)),
         data_labor_usd=round(labor, 2), hosted_api_usd=round(hosted_training_usd, 2),
         evaluation_usd=round(eval_gpu_usd, 2), engineering_usd=round(engineering, 2), total_usd=round(total, 2),
-        notes=notes,
+        notes=notes, labeling_usd_per_example=round(rate.usd, 4), labeling_tier=rate.tier,
+        labeling_seconds_per_example=round(rate.seconds, 1), engineering_weeks=round(weeks, 2),
+        engineering_terms=[EngineeringTerm(name=t.name, weeks=t.weeks, why=t.why) for t in terms],
     )
 
 
@@ -87,7 +103,12 @@ def current_model_prices(inp: Inputs) -> tuple[str, float, float, str, dict[str,
     f, s = inp.facts, inp.settings
     if f.current_model:
         table = s.raw("hosted_inference")
-        row = next((m for m in table["models"] if m["id"] == f.current_model.lower()), None)
+        model_id = tuned_base(inp, f.current_model)
+        row = next((m for m in table["models"] if m["id"] == model_id), None)
+        tuned = tuned_prices(inp, model_id)
+        if tuned is not None:
+            in_p, out_p, source = tuned
+            return model_id, in_p, out_p, source, row
         if row is not None:
             return (row["id"], float(row["input_usd_per_1m"]), float(row["output_usd_per_1m"]),
                     f"{table['source']}, {table['as_of']}", row)
@@ -109,7 +130,7 @@ def roi(inp: Inputs, cost: Cost, ft_monthly_usd: float, ft_how: str) -> Roi:
     rag_prompt = min(prompt, DEFAULT_INSTRUCTION_TOKENS + f.avg_input_tokens) + retrieved
     rag_req = api_request_usd(rag_prompt, f.avg_output_tokens, in_p, out_p)
     rag_infra = float(s.value("rag.monthly_infra_usd"))
-    rag_setup = float(s.value("rag.setup_engineering_usd"))
+    rag_setup = float(s.value("rag.setup_weeks")) * float(s.value("engineering.usd_per_week"))
     n = f.monthly_requests
     plans: dict[Option, tuple[float, float]] = {
         "prompting": (0.0, n * base_req),

@@ -119,11 +119,23 @@ class HostedTuning(Model):
     model_retirement: str | None
 
 
+class TunedModelFlag(Model):
+    """A hosted model the user already fine-tuned (named in the answers) and when its base stops serving."""
+
+    base: str  # the base model's id (the catalog's where known)
+    provider: str  # the catalog provider that tunes it; "" when the catalog does not list it
+    quote: str  # the words of the answers that name it
+    retires: str | None  # ISO date the tuned model stops serving; None: none announced, or not in the catalog
+    days_left: int | None  # from the plan's date; negative once retired
+    in_catalog: bool
+
+
 class ProviderStatus(Model):
     id: str
     name: str
     fine_tuning_available: bool
     notes: list[str]
+    tuned_models: list[TunedModelFlag] = []  # noqa: RUF012 - __init__ copies lists
     alternative: str = ""
     hosted_model: str = ""
     migration: str = ""
@@ -283,6 +295,14 @@ class Training(Model):
     iteration: list[str]
 
 
+class EngineeringTerm(Model):
+    """One term of the engineering estimate: the work the plan's scope includes, in engineer-weeks."""
+
+    name: str
+    weeks: float
+    why: str
+
+
 class Cost(Model):
     training_usd: float
     training_usd_range: tuple[float, float]
@@ -292,6 +312,11 @@ class Cost(Model):
     engineering_usd: float
     total_usd: float
     notes: list[str]
+    labeling_usd_per_example: float = 0.0
+    labeling_tier: str = ""  # given | crowd | skilled | the expert occupation (planning.yaml labeling)
+    labeling_seconds_per_example: float = 0.0  # 0 when the rate was given
+    engineering_weeks: float = 0.0  # facts.engineering_weeks when given, else the sum of engineering_terms
+    engineering_terms: list[EngineeringTerm] = []  # noqa: RUF012 - __init__ copies lists
 
 
 class Gate(Model):
