@@ -108,6 +108,14 @@ def _pair_validate(text: str) -> str | None:
 _INIT_DEFAULTS = {"provider": "open_source", "budget": "moderate", "infrastructure": "cloud_gpu"}
 
 
+def default_for(field: str, data: dict[str, Any]) -> str | None:
+    """A default that depends on an earlier answer: GPUs of infrastructure: local are your own (power and
+    amortisation, not rental), as the answers schema documents for facts.owned_gpus."""
+    if field == "facts.owned_gpus" and data.get("infrastructure") == "local":
+        return "true"
+    return None
+
+
 def _questions() -> list[Question]:
     out: list[Question] = []
     for name, info in Answers.model_fields.items():
@@ -222,6 +230,8 @@ def interview(ask: Callable[[str, str | None], str], say: Callable[[str], None],
         q = by_field[field]
         required = _required(q) or field in forced
         default = (defaults or {}).get(field, q.default)
+        if default is None:
+            default = default_for(field, data)
         default_text = None if default is None else (", ".join(map(str, default)) if isinstance(default, list)
                                                      else str(default))
         say("")

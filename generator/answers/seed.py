@@ -3,16 +3,18 @@
 `fill` replaces the exact `{{field}}` markers of the template in one pass (never a template engine: user
 text is data and is not scanned again), escaping `&`, `<` and `>` so a value cannot close its tag.
 `parse` reads the `<tag>value</tag>` fields of `<personalization>` and `<context>` back into a dict, so
-a filled prompt and an answers file are interchangeable.
+a filled prompt and an answers file are interchangeable. An optional `<facts>` section holds any of the answers
+file's facts the same way (`<heldout_available>2000</heldout_available>`, `<languages>en, de</languages>`).
 """
 
 from __future__ import annotations
 
+import difflib
 import html
 import re
 from typing import Any
 
-from generator.answers.schema import Answers, ExamplePair
+from generator.answers.schema import Answers, ExamplePair, Facts
 from generator.errors import Problem, UserError
 from generator.paths import configs_dir
 
@@ -105,6 +107,9 @@ def parse_with_problems(text: str) -> tuple[dict[str, Any], list[Problem]]:
                 if name == "example_pairs"
                 else html.unescape(value.strip(_SPACE))
             )
+    facts = _facts(text, problems)
+    if facts:
+        data["facts"] = facts
     if not found_any and not problems:
         problems.append(
             Problem(
@@ -114,6 +119,37 @@ def parse_with_problems(text: str) -> tuple[dict[str, Any], list[Problem]]:
             )
         )
     return data, problems
+
+
+def _facts(text: str, problems: list[Problem]) -> dict[str, Any]:
+    """The optional `<facts>` section: `<name>value</name>` per fact; list facts are comma-separated. Values stay
+    text here: the answers schema converts and checks them like a YAML file's."""
+    body = _between(text, "<facts>", "</facts>")
+    if body is None:
+        if "<facts>" in text:
+            problems.append(Problem("<facts>", "is not closed", "add </facts> after the facts"))
+        return {}
+    out: dict[str, Any] = {}
+    for name, value in _tags(body, "facts", problems):
+        field = f"facts.{name}"
+        info = Facts.model_fields.get(name)
+        if info is None:
+            close = difflib.get_close_matches(name, list(Facts.model_fields), n=1)
+            problems.append(Problem(field, "is not a fact the answers file knows",
+                                    f"did you mean '{close[0]}'?" if close else "see `ftplan init` for the facts"))
+            continue
+        if name in out:
+            problems.append(Problem(field, "appears twice", "keep one of the two"))
+            continue
+        raw = html.unescape(value.strip(_SPACE))
+        placeholder = _PLACEHOLDER.fullmatch(raw)
+        if placeholder or not raw:
+            what = f"still holds the placeholder {{{{{placeholder.group(1)}}}}}" if placeholder else "is empty"
+            problems.append(Problem(field, what, f"give a value or drop the tag: {info.description or name}"))
+            continue
+        out[name] = [part.strip(_SPACE) for part in raw.split(",") if part.strip(_SPACE)] if "list" in str(
+            info.annotation) else raw
+    return out
 
 
 def _describe(name: str) -> str:

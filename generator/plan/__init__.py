@@ -12,6 +12,7 @@ from generator.errors import Problem, UserError
 from generator.plan.cost import api_request_usd, one_off_costs, owned_gpu_monthly, roi
 from generator.plan.data import example_tokens, plan_data, prompt_tokens_after_tuning
 from generator.plan.decision import apply_hard_rules, decide
+from generator.plan.effort import with_label_rate
 from generator.plan.evaluation import plan_evaluation
 from generator.plan.inputs import Inputs
 from generator.plan.provider import hosted_baseline, hosted_tuning, hosted_usable, migration, provider_status
@@ -140,6 +141,8 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     facts = loaded.effective_facts()
     inp = Inputs(answers=loaded.answers, facts=facts, catalog=catalog, settings=settings, today=today,
                  assumptions=_assumptions(loaded))
+    inp = with_label_rate(inp)
+    facts = inp.facts
     decision = decide(inp)
     status = provider_status(inp)
     status.hosted_baseline = hosted_baseline(inp)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from generator.plan.inputs import Inputs
+from generator.plan.records import Assumption
 from generator.plan.settings import Settings
 from generator.tasks import load_tasks
 
@@ -114,6 +115,22 @@ def label_rate(inp: Inputs) -> LabelRate:
     usd = seconds / SECONDS_PER_HOUR * hourly
     return LabelRate(usd=usd, tier=tier, seconds=seconds, usd_per_hour=hourly,
                      why=f"${usd:.2f} per example = {how} x ${hourly:.2f}/hour, {who}")
+
+
+LABELING_FACT = "facts.labeling_cost_per_example_usd"
+
+
+def with_label_rate(inp: Inputs) -> Inputs:
+    """`inp` with facts.labeling_cost_per_example_usd priced for this task (when you did not give it), and the
+    assumption that says how: every part of the plan that prices labelling then reads the same number."""
+    if inp.answers.facts.labeling_cost_per_example_usd is not None:
+        return inp
+    rate = label_rate(inp)
+    facts = inp.facts.model_copy(update={"labeling_cost_per_example_usd": round(rate.usd, 4)})
+    note = Assumption(field=LABELING_FACT, value=f"{rate.usd:.4f}", how=rate.why, kind="inferred")
+    kept = [a for a in inp.assumptions if a.field != LABELING_FACT]
+    return Inputs(answers=inp.answers, facts=facts, catalog=inp.catalog, settings=inp.settings, today=inp.today,
+                  assumptions=[*kept, note])
 
 
 def engineering_terms(inp: Inputs, to_label: int, hosted: bool, gpus: int, preference: bool) -> list[EffortTerm]:
