@@ -14,7 +14,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +32,9 @@ from pydantic import (
 from generator import __version__
 from generator.errors import CatalogError, Problem, UserError
 from generator.paths import configs_dir
+
+if typing.TYPE_CHECKING:
+    from typing_extensions import Self
 
 # Linear modules of a decoder layer, as PEFT names them in Llama-style models.
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -86,8 +89,22 @@ class Architecture(Strict):
     def dim_head(self) -> int:
         return self.head_dim or self.hidden_size // self.num_attention_heads
 
+    # The counts below are read thousands of times by one plan's search (every model x GPU x shape), so each is
+    # computed once per instance; `model_copy` drops them, so a copy with other numbers recomputes its own.
+    _DERIVED = ("_shapes", "_per_layer", "_params", "_active_params")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        for name in self._DERIVED:
+            copy.__dict__.pop(name, None)
+        return copy
+
     def linear_shapes(self) -> dict[str, tuple[int, int, int]]:
-        """Per decoder layer: module name -> (d_in, d_out, copies). MoE experts count as copies."""
+        """Per decoder layer: module name -> (d_in, d_out, copies). MoE experts count as copies. Do not mutate."""
+        return self._shapes
+
+    @functools.cached_property
+    def _shapes(self) -> dict[str, tuple[int, int, int]]:
         h, q, kv, ffn = (
             self.hidden_size,
             self.num_attention_heads * self.dim_head,
@@ -107,6 +124,10 @@ class Architecture(Strict):
         return shapes
 
     def linear_params_per_layer(self) -> int:
+        return self._per_layer
+
+    @functools.cached_property
+    def _per_layer(self) -> int:
         return sum(i * o * n for i, o, n in self.linear_shapes().values())
 
     def embedding_params(self) -> int:
@@ -116,11 +137,19 @@ class Architecture(Strict):
 
     def param_count(self) -> int:
         """Linear layers + embeddings + norms (2 per layer and a final one); biases ignored."""
+        return self._params
+
+    @functools.cached_property
+    def _params(self) -> int:
         norms = (2 * self.num_layers + 1) * self.hidden_size
         return self.num_layers * self.linear_params_per_layer() + self.embedding_params() + norms
 
     def active_param_count(self) -> int:
         """Parameters used per token (MoE routes each token through num_experts_per_tok experts)."""
+        return self._active_params
+
+    @functools.cached_property
+    def _active_params(self) -> int:
         if self.num_experts == 1:
             return self.param_count()
         per_expert = sum(i * o for name, (i, o, _) in self.linear_shapes().items() if name in MLP_MODULES)

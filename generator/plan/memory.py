@@ -260,6 +260,29 @@ def layer_activation_bytes_per_token(
     return float(per_token)
 
 
+def _raise_input_problems(method: str, seq_len: int, batch_size: int, optimizer: str, gpus: int, sharding: str,
+                          attention: str, precision: str, loss: str, lora_dropout: float) -> None:
+    """Every problem with estimate_memory's arguments at once, as one UserError."""
+    problems: list[Problem] = []
+    for name, value, allowed in (
+        ("method", method, METHODS),
+        ("optimizer", optimizer, OPTIMIZERS),
+        ("sharding", sharding, SHARDINGS),
+        ("attention", attention, ATTENTIONS),
+        ("precision", precision, PRECISIONS),
+        ("loss", loss, LOSSES),
+    ):
+        fix = f"use one of {', '.join(allowed)}"
+        _check(value in allowed, name, f"unknown {name} {value!r}", fix, problems)
+    _check(seq_len > 0, "seq_len", f"must be positive, got {seq_len}", "use e.g. 2048", problems)
+    _check(batch_size > 0, "batch_size", f"must be positive, got {batch_size}", "use e.g. 4", problems)
+    _check(0 <= lora_dropout < 1, "lora_dropout", f"must be in [0, 1), got {lora_dropout}", "use e.g. 0.05",
+           problems)
+    _check(gpus > 0, "gpus", f"must be positive, got {gpus}", "use 1 for a single GPU", problems)
+    if problems:
+        raise UserError(problems)
+
+
 def estimate_memory(
     arch: Architecture,
     *,
@@ -288,24 +311,12 @@ def estimate_memory(
     MatMul4Bit saved each 4-bit matmul's input for backward (`ctx.tensors = (A, B)`); 0.50 saves
     `(None, B)` (bitsandbytes/autograd/_functions.py).
     """
-    problems: list[Problem] = []
-    for name, value, allowed in (
-        ("method", method, METHODS),
-        ("optimizer", optimizer, OPTIMIZERS),
-        ("sharding", sharding, SHARDINGS),
-        ("attention", attention, ATTENTIONS),
-        ("precision", precision, PRECISIONS),
-        ("loss", loss, LOSSES),
-    ):
-        fix = f"use one of {', '.join(allowed)}"
-        _check(value in allowed, name, f"unknown {name} {value!r}", fix, problems)
-    _check(seq_len > 0, "seq_len", f"must be positive, got {seq_len}", "use e.g. 2048", problems)
-    _check(batch_size > 0, "batch_size", f"must be positive, got {batch_size}", "use e.g. 4", problems)
-    _check(0 <= lora_dropout < 1, "lora_dropout", f"must be in [0, 1), got {lora_dropout}", "use e.g. 0.05",
-           problems)
-    _check(gpus > 0, "gpus", f"must be positive, got {gpus}", "use 1 for a single GPU", problems)
-    if problems:
-        raise UserError(problems)
+    valid = (method in METHODS and optimizer in OPTIMIZERS and sharding in SHARDINGS and attention in ATTENTIONS
+             and precision in PRECISIONS and loss in LOSSES and seq_len > 0 and batch_size > 0
+             and 0 <= lora_dropout < 1 and gpus > 0)
+    if not valid:  # the planner's search calls this hundreds of times: word the problems only when there are some
+        _raise_input_problems(method, seq_len, batch_size, optimizer, gpus, sharding, attention, precision, loss,
+                              lora_dropout)
 
     total_params = arch.param_count()
     linear_params = arch.num_layers * arch.linear_params_per_layer()

@@ -45,8 +45,13 @@ class Settings(Record):
         return node
 
     def value(self, dotted: str) -> Any:
-        node = self.raw(dotted)
-        return node["value"] if isinstance(node, dict) and "value" in node else node
+        # Memoized: the planner's search reads the same few settings thousands of times per plan. The cache sits
+        # beside the fields (not one of them), so equality, hashing and repr ignore it.
+        cache = self.__dict__.setdefault("_values_cache", {})
+        if dotted not in cache:
+            node = self.raw(dotted)
+            cache[dotted] = node["value"] if isinstance(node, dict) and "value" in node else node
+        return cache[dotted]
 
     def source(self, dotted: str) -> str:
         node = self.raw(dotted)
