@@ -245,8 +245,9 @@ def unlabelled_volume(inp: Inputs) -> tuple[str, str] | None:
         at, word = min(hits)
         head = text[max(0, at - _QUOTE_BEFORE):at]
         cut = max((head.rfind(sep) + len(sep) for sep in (". ", "; ", ", ", ": ", "(") if sep in head), default=0)
-        tail = re.match(r"\s[\w-]+", text[at + len(word):])
-        return name, (head[cut:] + text[at:at + len(word)] + (tail.group(0) if tail else "")).strip()
+        head = re.sub(r"^\s*(?:and|plus|with|also)\s+", "", head[cut:], flags=re.IGNORECASE)
+        tail = re.match(r"\s[\w-]+(?:\s[\w-]+)?", text[at + len(word):])
+        return name, (head + text[at:at + len(word)] + (tail.group(0) if tail else "")).strip()
     return None
 
 
@@ -286,7 +287,8 @@ def migration(inp: Inputs, data: DataPlan, open_model: str) -> tuple[str, float]
                 f"to distil {teacher}'s answers from: label {data.to_collect:,} more examples (Training Data Plan) and "
                 f"train {open_model} on them (`make train`). With a pool of unlabelled inputs, distillation becomes "
                 f"an option, subject to {terms}."), 0.0
-    n = int(data.split.train * float(s.value("distillation.share_of_training_set")))
+    # as many distilled examples as a training set that meets the minimum would hold
+    n = int(max(data.split.train, data.minimum) * float(s.value("distillation.share_of_training_set")))
     per = api_request_usd(f.current_prompt_tokens + f.avg_input_tokens, f.avg_output_tokens, in_p, out_p)
     usd = n * per
     text = (f"Migration to open weights: your {unlabelled[0]} mentions '{unlabelled[1]}' and the "
