@@ -3,7 +3,9 @@ models and when they stop serving; and the migration to open weights (gold label
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -43,7 +45,7 @@ def _hosted_models(inp: Inputs) -> dict[str, tuple[str, HostedModel]]:
     return {m.id: (p.id, m) for p in inp.catalog.providers for m in p.models}
 
 
-def _base_of(name: str, known: dict[str, tuple[str, HostedModel]]) -> str:
+def _base_of(name: str, known: Mapping[str, object]) -> str:
     """The catalog id a written model name or snapshot stands for ("gpt-4o-mini-2024-07-18" -> gpt-4o-mini)."""
     name = name.lower().rstrip(".-:")
     if name in known:
@@ -65,23 +67,31 @@ def named_tuned_models(inp: Inputs) -> list[tuple[str, str]]:
     """(base id, the quoted words) of every hosted model the answers say the team fine-tuned: an `ft:` model id
     (in the text or facts.current_model), or a model name next to 'fine-tuned'/'tuned'/'custom'."""
     known = _hosted_models(inp)
-    texts = [inp.answers.current_approach, inp.answers.training_data, inp.answers.use_case,
-             inp.answers.current_limitations, inp.answers.facts.current_model or ""]
+    texts = (inp.answers.current_approach, inp.answers.training_data, inp.answers.use_case,
+             inp.answers.current_limitations, inp.answers.facts.current_model or "")
+    return list(_scan(texts, tuple(_names(inp, known)), frozenset(known)))
+
+
+@functools.lru_cache(maxsize=16)
+def _scan(texts: tuple[str, ...], names: tuple[tuple[str, str], ...],
+          known_ids: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """The search itself, once per answers (the ROI, the migration and the flags all ask)."""
+    known = dict.fromkeys(known_ids, None)
     found: dict[str, str] = {}
     for raw in texts:
         text = re.sub(r"\s+", " ", raw.lower())
         for m in _FT_ID.finditer(text):
             base = _base_of(m.group(1).split(":")[0], known)
             found.setdefault(base, m.group(0).rstrip(".,;"))
-        taken = [False] * len(text)
-        for name, model_id in _names(inp, known):
+        taken = bytearray(len(text))  # characters already matched by a longer name
+        for name, model_id in names:
             start = text.find(name)
             while start >= 0:
                 end = start + len(name)
                 longer = end < len(text) and (text[end].isalnum() or text[end] in "-." and
                                              end + 1 < len(text) and text[end + 1].isalnum())
                 if not longer and not any(taken[start:end]):
-                    taken[start:end] = [True] * (end - start)
+                    taken[start:end] = b"\x01" * (end - start)
                     window = text[max(0, start - TUNED_WINDOW_CHARS):end + TUNED_WINDOW_CHARS]
                     if any(w in window for w in TUNED_WORDS) and not text[max(0, start - 3):start].endswith("ft:"):
                         found.setdefault(model_id, text[max(0, start - TUNED_WINDOW_CHARS):end].strip())
@@ -92,7 +102,7 @@ def named_tuned_models(inp: Inputs) -> list[tuple[str, str]]:
             window = text[max(0, m.start() - TUNED_WINDOW_CHARS):m.end() + TUNED_WINDOW_CHARS]
             if any(w in window for w in TUNED_WORDS):
                 found.setdefault(_base_of(m.group(0), known), m.group(0))
-    return list(found.items())
+    return tuple(found.items())
 
 
 def tuned_base(inp: Inputs, model: str) -> str:
