@@ -309,7 +309,8 @@ class GpuEntry(Sourced):
     fp16_tflops: float = Field(gt=0, le=1e6, description="peak dense fp16 tensor-core TFLOPS")
     supports_bf16: bool
     memory_bandwidth_gbs: float = Field(gt=0, le=1e6)
-    prices: list[GpuPrice] = Field(min_length=2, description="at least two providers")
+    prices: list[GpuPrice] = Field(min_length=1, description="at least two providers; one for a GPU people own "
+                                                              "(board_power_w and purchase_usd set)")
     supports_fp8: bool = Field(default=False, description="FP8 tensor cores (Ada Lovelace, Hopper, Blackwell): "
                                                           "FP8 serving at ~2x the bf16 rate")
     board_power_w: float | None = Field(default=None, gt=0, le=1e5,
@@ -323,6 +324,11 @@ class GpuEntry(Sourced):
     def _bf16_consistent(self) -> GpuEntry:
         if self.supports_bf16 != bool(self.bf16_tflops):
             raise ValueError("supports_bf16 must be true exactly when bf16_tflops is set and above 0")
+        # Consumer cards are mostly owned (priced by power and amortisation) and rarely rented: one dated quote
+        # is enough for them; a GPU priced only by rental needs two providers to show a range.
+        if len(self.prices) < 2 and not (self.board_power_w and self.purchase_usd):
+            raise ValueError("prices: give at least two providers' prices, or board_power_w and purchase_usd "
+                             "(a GPU people own) with one")
         return self
 
     @property
