@@ -21,6 +21,7 @@ from generator.catalog import (
 from generator.errors import CatalogError, UserError
 
 TODAY = dt.date(2026, 11, 25)
+READ_ON = dt.date(2026, 12, 1)  # the latest day a bundled source was read
 REQUIRED_GPUS = {
     "A100-80GB",
     "A100-40GB",
@@ -32,6 +33,9 @@ REQUIRED_GPUS = {
     "T4",
     "RTX-4090",
     "RTX-3090",
+    "RTX-3060",
+    "RTX-5090",
+    "B200",
 }
 TASK_TYPES = {
     "classification",
@@ -81,7 +85,7 @@ def test_every_entry_is_sourced_and_dated(catalog: Catalog) -> None:
     for item in sourced:
         assert "https://" in item.source, item
         date = item.as_of if hasattr(item, "as_of") else item.date
-        assert dt.date(2024, 1, 1) <= date <= TODAY, item
+        assert dt.date(2024, 1, 1) <= date <= READ_ON, item
 
 
 def test_models_are_consistent(catalog: Catalog) -> None:
@@ -90,20 +94,25 @@ def test_models_are_consistent(catalog: Catalog) -> None:
         assert set(m.strengths) <= TASK_TYPES
         assert m.architecture.num_attention_heads % m.architecture.num_kv_heads == 0
         assert (m.active_params_b is not None) == (m.architecture.num_experts > 1), m.id
-        assert "/" in m.hf_id and m.context_length >= 8192
+        assert "/" in m.hf_id and m.context_length >= 4096  # OLMo 2's window is 4,096 tokens
 
 
 @pytest.mark.parametrize(
     ("model_id", "billions"),
     # Published sizes: Llama 3.1 8B card 8.03B; Qwen3-8B card 8.2B; Mistral 7B v0.3 7.25B;
     # Gemma 3 4B text decoder 0.675B embedding + 3.209B non-embedding (Gemma 3 report, Table 1);
-    # gpt-oss-20b 20.91B total (gpt-oss model card).
+    # gpt-oss-20b 20.91B total (gpt-oss model card); Qwen3-30B-A3B 30.5B (card); SmolLM3-3B 3.08B (card);
+    # OLMo 2 7B 7.3B (card); OLMo 2 1B 1.48B (card).
     [
         ("llama-3.1-8b-instruct", 8.03),
         ("qwen3-8b", 8.19),
         ("mistral-7b-instruct-v0.3", 7.25),
         ("gemma-3-4b-it", 3.88),
         ("gpt-oss-20b", 20.91),
+        ("qwen3-30b-a3b", 30.5),
+        ("smollm3-3b", 3.08),
+        ("olmo-2-1124-7b-instruct", 7.3),
+        ("olmo-2-0425-1b-instruct", 1.48),
     ],
 )
 def test_architectures_reproduce_published_sizes(catalog: Catalog, model_id: str, billions: float) -> None:
@@ -123,7 +132,8 @@ def test_licenses_flag_their_conditions(catalog: Catalog) -> None:
 def test_gpu_prices_and_throughput(catalog: Catalog) -> None:
     for g in catalog.gpus:
         low, high = g.usd_per_hour_range
-        assert len(g.prices) >= 2 and g.usd_per_hour == low <= high
+        assert len(g.prices) >= 2 or (g.board_power_w and g.purchase_usd), g.id
+        assert g.usd_per_hour == low <= high
         assert g.training_tflops > 0 and g.memory_bandwidth_gbs > 0
     t4 = catalog.gpu("T4")
     assert not t4.supports_bf16 and t4.bf16_tflops is None and t4.training_tflops == t4.fp16_tflops
@@ -191,6 +201,13 @@ def test_gpu_rules() -> None:
         GpuEntry.model_validate({**data, "supports_bf16": False})
     with pytest.raises(ValidationError, match="prices"):
         GpuEntry.model_validate({**data, "prices": data["prices"][:1]})
+    with pytest.raises(ValidationError, match="prices"):
+        GpuEntry.model_validate({**data, "prices": []})
+    # A card people own (power and purchase price given) may carry a single rental quote.
+    owned = {**data, "prices": data["prices"][:1], "board_power_w": 72, "purchase_usd": 2500}
+    assert GpuEntry.model_validate(owned).usd_per_hour == data["prices"][0]["usd_per_hour"]
+    with pytest.raises(ValidationError, match="prices"):
+        GpuEntry.model_validate({**owned, "purchase_usd": None})
 
 
 @pytest.mark.parametrize(

@@ -100,6 +100,9 @@ def test_bundled_tasks_file_validates_and_model_strengths_use_its_task_types() -
         ("h200", "H200"), ("H200 SXM", "H200"), ("l4", "L4"), ("l40s", "L40S"), ("a10g", "A10G"), ("A10", "A10G"),
         ("t4", "T4"), ("4090", "RTX-4090"), ("rtx 4090", "RTX-4090"), ("NVIDIA GeForce RTX 4090", "RTX-4090"),
         ("3090", "RTX-3090"), ("rtx3090", "RTX-3090"), ("GeForce RTX 3090", "RTX-3090"), ("NVIDIA H100", "H100-SXM"),
+        ("RTX 3060", "RTX-3060"), ("3060", "RTX-3060"), ("NVIDIA GeForce RTX 3060", "RTX-3060"),
+        ("RTX 3060 12GB", "RTX-3060"), ("rtx 5090", "RTX-5090"), ("5090", "RTX-5090"), ("GeForce RTX 5090", "RTX-5090"),
+        ("B200", "B200"), ("b200 sxm", "B200"), ("HGX B200", "B200"), ("DGX B200", "B200"),
     ],
 )  # fmt: skip
 def test_gpu_spellings_resolve(written: str, gpu: str) -> None:
