@@ -707,17 +707,43 @@ def _write_marker(marker: Path, text: str) -> None:
         pass  # a read-only cache only costs the next start-up a validation
 
 
-def validate_once(kind: str, files: Sequence[Path], validate: Callable[[], object]) -> None:
-    """Run `validate` unless these bundled files, byte for byte, passed it before (start-up stays flat).
+def load_once(kind: str, files: Sequence[Path], read: Callable[[], Any], validate: Callable[[Any], object]) -> Any:
+    """`read()` and `validate` its data, unless these bundled files, byte for byte, passed before: then the data
+    comes back from the marker, as JSON (a tenth of the time YAML takes), and is not validated again.
 
-    Only for ftplan's own files: a user's file is validated on every load.
+    Only for ftplan's own files (a user's file is read and validated on every load). The marker keeps data that
+    JSON gives back unchanged, dates included (`{"$date": "2026-11-25"}`); anything else (a non-string key, an
+    infinite number) is read from the YAML every time.
     """
     marker = _marker(kind, files)
     if marker is not None and marker.is_file():
-        return
-    validate()
+        try:
+            text = marker.read_text(encoding="utf-8")
+            if text:
+                return json.loads(text, object_hook=_undate)
+        except (OSError, ValueError):
+            pass  # a damaged marker: read again below
+        data = read()  # validated before; the marker was written without its data
+    else:
+        data = read()
+        validate(data)
     if marker is not None:
-        _write_marker(marker, "")
+        try:
+            text = json.dumps(data, allow_nan=False, ensure_ascii=False, default=_date)
+        except (TypeError, ValueError):
+            text = ""
+        _write_marker(marker, text if text and json.loads(text, object_hook=_undate) == data else "")
+    return data
+
+
+def _date(value: object) -> dict[str, str]:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return {"$date": value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not kept in a marker")
+
+
+def _undate(obj: dict[str, Any]) -> Any:
+    return dt.date.fromisoformat(obj["$date"]) if len(obj) == 1 and "$date" in obj else obj
 
 
 def _bundled_files() -> list[Path]:

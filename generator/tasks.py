@@ -163,12 +163,14 @@ def _parse(data: dict) -> Tasks:
 @lru_cache(maxsize=1)
 def load_tasks() -> Tasks:
     """The task tables; the file is validated once per content (a marker in the user's cache, as the catalog)."""
-    from generator.catalog import validate_once
+    from generator.catalog import load_once
 
     path = configs_dir() / FILE
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise CatalogError(Problem(str(path), f"cannot read: {exc}", "reinstall ftplan")) from exc
-    validate_once("tasks", [path], lambda: validate(data))
-    return _parse(data)
+
+    def read() -> Any:
+        try:
+            return yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
+        except (OSError, yaml.YAMLError) as exc:
+            raise CatalogError(Problem(str(path), f"cannot read: {exc}", "reinstall ftplan")) from exc
+
+    return _parse(load_once("tasks", [path], read, validate))

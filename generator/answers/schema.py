@@ -59,7 +59,9 @@ TaskTypeName = Annotated[str, AfterValidator(_known_task_type)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+    # defer_build: the validators are built on first use, and Answers' build covers its nested Facts and
+    # ExamplePair, so `ftplan plan` does not also build each on its own at import (start-up budget).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False, defer_build=True)
 
 
 def _f(description: str, example: Any, **constraints: Any) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from generator.catalog import validate_once, validation_problems
+from generator.catalog import load_once, validation_problems
 from generator.errors import CatalogError, Problem
 from generator.paths import configs_dir
 from generator.record import Record
@@ -141,7 +141,6 @@ def load_settings(extra_dirs: Sequence[Path | str] = ()) -> Settings:
 @functools.lru_cache(maxsize=8)
 def _load(extra_dirs: tuple[Path, ...]) -> Settings:
     path = configs_dir() / FILE
-    bundled = _read(path)
     users: list[tuple[Path, dict]] = []
     for extra in extra_dirs:
         user = extra / FILE
@@ -156,11 +155,13 @@ def _load(extra_dirs: tuple[Path, ...]) -> Settings:
                         f"copy the sections you change from ftplan's {FILE}, e.g. `hyperparameters:`")
             )
         users.append((user, loaded))
-    data = bundled
-    for _, loaded in users:
-        data = _merge(data, loaded)
     if users:
+        bundled = _read(path)
+        data = bundled
+        for _, loaded in users:
+            data = _merge(data, loaded)
         _validate(data, path, users, bundled)
     else:
-        validate_once("planning", [path, configs_dir() / "tasks.yaml"], lambda: _validate(data, path, [], data))
+        data = load_once("planning", [path, configs_dir() / "tasks.yaml"], lambda: _read(path),
+                         lambda d: _validate(d, path, [], d))
     return Settings(data=data, path=str(path), files=tuple(str(u) for u, _ in users))
