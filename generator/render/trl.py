@@ -25,6 +25,19 @@ FIT_KEYS = {"seq_len": "max_length", "micro_batch": "per_device_train_batch_size
             "optimizer": "optim", "epochs": "num_train_epochs", "method": "use_peft / load_in_4bit",
             "loss": "use_liger_kernel"}
 
+# The forgetting mix as TRL's dataset mixture (DatasetMixtureConfig `datasets:`): the user's training split in
+# full, then the general data at the plan's share of it. TRL normalises the fractions, so 1.0 and 0.05 keep
+# every training row and add 5% as many general rows (the plan's forgetting_mix.examples).
+USER_MIX_ENTRY: dict[str, Any] = {"path": "data", "split": "train", "columns": ["messages"], "fraction": 1.0}
+# Shown (commented out) when the plan names no general dataset: the SFT data of the alignment handbook's
+# Zephyr recipe, MIT licence, chat rows in a `messages` column (huggingface.co/datasets/HuggingFaceH4/ultrachat_200k).
+SUGGESTED_GENERAL: dict[str, Any] = {"path": "HuggingFaceH4/ultrachat_200k", "split": "train_sft"}
+
+
+class Block(list[tuple[Any, str]]):
+    """A YAML list written one `- item  # reason` line per item: a list of (value, reason)."""
+
+
 Entry = tuple[str, Any, str]  # (TRL key, value, reason)
 Section = tuple[str, list[Entry]]
 
@@ -45,8 +58,54 @@ def lines(sections: Iterable[Section]) -> str:
         out.append("")
         out.append(f"# --- {title} " + "-" * max(3, 100 - len(title)))
         for key, v, reason in entries:
-            out.append(f"{key}: {yaml_value(v)}" + (f"  # {comment(reason)}" if reason else ""))
+            if key.startswith("#"):
+                out += [f"# {comment(line)}" if line else "#" for line in v]
+            elif isinstance(v, Block):
+                out.append(f"{key}:" + (f"  # {comment(reason)}" if reason else ""))
+                out += [f"- {yaml_value(item)}" + (f"  # {comment(why)}" if why else "") for item, why in v]
+            else:
+                out.append(f"{key}: {yaml_value(v)}" + (f"  # {comment(reason)}" if reason else ""))
     return "\n".join(out) + "\n"
+
+
+def mixture_entries(plan: dict[str, Any]) -> list[tuple[dict[str, Any], str]] | None:
+    """The forgetting mix as TRL `datasets:` entries, when the plan names its general dataset; else None.
+
+    Read from plan.data.forgetting_mix: `fraction` (the share of general rows per training row) and, when the
+    planner names one, `dataset` (a Hub id or a local folder), `dataset_config` and `split`.
+    """
+    mix = plan["data"].get("forgetting_mix") or {}
+    share = float(mix.get("fraction") or 0.0)
+    if share <= 0 or not mix.get("dataset"):
+        return None
+    general: dict[str, Any] = {"path": str(mix["dataset"])}
+    if mix.get("dataset_config"):
+        general["name"] = str(mix["dataset_config"])
+    general.update(split=str(mix.get("split") or "train"), columns=["messages"], fraction=share)
+    return [(dict(USER_MIX_ENTRY), "your data/train.jsonl, every row"),
+            (general, f"{share:.0%} as many general rows: " + str(mix.get("why", "")))]
+
+
+def _mixture(plan: dict[str, Any]) -> list[Entry]:
+    """train.yaml's `datasets:` entry, or (no general dataset in the plan) the same lines commented out."""
+    entries = mixture_entries(plan)
+    if entries is not None:
+        return [("datasets", Block(entries), "the forgetting mix (TRL DatasetMixtureConfig); scripts/train.py "
+                                             "writes the rows it took to output_dir/data_mixture.json")]
+    share = float((plan["data"].get("forgetting_mix") or {}).get("fraction") or 0.0)
+    if share <= 0:
+        return []
+    general = {**SUGGESTED_GENERAL, "columns": ["messages"], "fraction": share}
+    return [("#", [
+        f"Forgetting mix: the plan replays {share:.0%} general chat data (STRATEGY.md, Data). To draw it, "
+        "uncomment the",
+        "three lines below and name the general set: a Hub id, a local folder, or path \"json\" with data_files",
+        "FILE.jsonl (rows in the `messages` shape). TRL keeps the first rows of each entry (the fractions are",
+        "shares, normalised); validation stays dataset_name's validation split.",
+        "datasets:",
+        f"- {yaml_value(USER_MIX_ENTRY)}",
+        f"- {yaml_value(general)}",
+    ], "")]
 
 
 def _why(reasons: dict[str, str], key: str, fallback: str) -> str:
@@ -82,6 +141,7 @@ def train_sections(plan: dict[str, Any]) -> list[Section]:
         ("dataset_train_split", "train", ""),
         ("dataset_test_split", "validation", "evaluated every eval_steps; the frozen data/heldout.jsonl is never "
                                              "trained on"),
+        *_mixture(plan),
         ("max_length", hp["max_seq_length"], _why(why, "max_seq_length", "covers the prompt + answer length")),
         ("completion_only_loss", True, "loss on the answer only (scripts/train.py turns chat rows into "
                                        "prompt/completion)"),
@@ -144,7 +204,8 @@ TRAIN_HEADER = """\
 #   accelerate launch --config_file configs/accelerate/multi_gpu.yaml --num_machines N --machine_rank $NODE_RANK \\
 #     --main_process_ip $MASTER_ADDR --main_process_port 29500 scripts/train.py --config configs/train.yaml
 #
-# Only TRL keys live here (ScriptArguments + SFTConfig + ModelConfig): stock `trl sft` rejects unknown keys.
+# Only TRL keys live here (ScriptArguments + SFTConfig + ModelConfig + DatasetMixtureConfig): stock `trl sft`
+# rejects unknown keys.
 # ftplan's additions to the run (early stopping) are in configs/ftplan.yaml, read by scripts/train.py.
 # `ftplan check .` re-fits and re-costs the run after you edit a value here.
 """

@@ -11,6 +11,10 @@ The YAML holds TRL keys only (ScriptArguments + SFTConfig + ModelConfig), so sto
 `trl sft --config configs/train.yaml` reads the same file. ftplan's own settings live in configs/ftplan.yaml
 (beside the train config; `--ftplan-config PATH` for another). What this script adds to stock `trl sft`:
 
+- the forgetting mix: a `datasets:` list (TRL's DatasetMixtureConfig, as in `trl sft`) is the training set,
+  loaded by TRL's get_dataset: the first entry is your data (a mixture that would drop any of its rows is an
+  error), the others general chat data at their `fraction` (TRL keeps the first rows of each); validation
+  stays dataset_name's split. The rows each entry gave go to output_dir/data_mixture.json;
 - completion-only loss on chat data: each `messages` row becomes a conversational prompt/completion pair
   whose completion is the last assistant turn, so the loss is on the answer, not on the prompt;
 - early stopping on the validation split, patience from `--early_stopping_patience N` or else from
@@ -36,7 +40,9 @@ Nothing heavy (torch, transformers, trl) is imported before the flags are read, 
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -53,6 +59,14 @@ DRY_RUN_FLAG = "--dry-run"
 # find_packed_sequence_indices for sdpa/eager; cu_seq_lens from TRL's collator for flash attention).
 PACKED_ATTENTION = {"sdpa", "eager", "flash_attention_2", "flash_attention_3"}
 LIBRARIES = ["torch", "transformers", "trl", "peft", "datasets", "accelerate", "bitsandbytes"]
+# The keys of one `datasets:` entry: TRL 1.16's DatasetConfig fields (trl/scripts/utils.py).
+DATASET_KEYS = ("path", "name", "data_dir", "data_files", "split", "columns", "fraction")
+# Other trainers' words for those keys (axolotl, LLaMA-Factory, dataset cards), for "did you mean".
+DATASET_KEY_ALIASES = {"proportion": "fraction", "weight": "fraction", "ratio": "fraction", "share": "fraction",
+                       "probability": "fraction", "config": "name", "subset": "name", "dataset_config": "name",
+                       "files": "data_files", "column": "columns"}
+DATA_FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet", ".arrow", ".txt")
+MIXTURE_FILE = "data_mixture.json"
 
 
 def pop_flag(argv: list[str], flag: str, takes_value: bool = True) -> tuple[str | None, list[str]]:
@@ -81,6 +95,86 @@ def config_path(argv: list[str]) -> Path | None:
     if not path.is_file():
         raise UserError(f"--config: {path} does not exist. Fix: pass configs/train.yaml or configs/smoke.yaml")
     return path
+
+
+def read_config(path: Path | None) -> dict[str, Any]:
+    """The config file's keys, or {} without one; not TRL-checked (that is `parse`)."""
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(cfg, dict):
+        raise UserError(f"{path}: expected TRL keys (key: value lines), got a {type(cfg).__name__}")
+    return cfg
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _entry_problems(at: str, entry: dict[str, Any]) -> list[str]:
+    problems = []
+    for key in entry:
+        if key not in DATASET_KEYS:
+            close = [DATASET_KEY_ALIASES[key]] if key in DATASET_KEY_ALIASES else \
+                difflib.get_close_matches(str(key), DATASET_KEYS, n=1)
+            fix = f"did you mean '{close[0]}'?" if close else f"use only {', '.join(DATASET_KEYS)}"
+            problems.append(f"{at}.{key}: is not a key of a TRL dataset entry — {fix}")
+    path = entry.get("path")
+    if not isinstance(path, str) or not path.strip():
+        problems.append(f"{at}.path: missing — a Hub id, a local folder, or \"json\" with data_files: FILE.jsonl")
+    elif path.lower().endswith(DATA_FILE_SUFFIXES) and entry.get("data_files") is None:
+        kind = Path(path).suffix.lstrip(".").replace("jsonl", "json")
+        problems.append(f"{at}.path: {path} is a file, which load_dataset looks up on the Hub — set path: {kind} "
+                        f"and data_files: {path}")
+    for key in ("name", "data_dir", "split"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            problems.append(f"{at}.{key}: {entry[key]!r} must be text")
+    columns = entry.get("columns")
+    if columns is not None and (not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)):
+        problems.append(f"{at}.columns: {columns!r} must be a list of column names, e.g. [messages]")
+    files = entry.get("data_files")
+    if files is not None and not isinstance(files, (str, list, dict)):
+        problems.append(f"{at}.data_files: {files!r} must be a path, a list of paths or {{split: path}}")
+    fraction = entry.get("fraction")
+    if fraction is not None and (not _number(fraction) or fraction <= 0):
+        problems.append(f"{at}.fraction: {fraction!r} must be a number > 0 (its share of the mixture; TRL "
+                        "normalises the fractions to sum to 1)")
+    return problems
+
+
+def mixture_problems(cfg: dict[str, Any], where: str) -> list[str]:
+    """Every problem of the config's `datasets:` (TRL DatasetMixtureConfig) at once, `where: key: what — fix`.
+
+    TRL itself would stop at the first bad entry with a TypeError, and take a misspelled fraction for none."""
+    entries = cfg.get("datasets")
+    if entries is None or entries == []:
+        return []
+    if not isinstance(entries, list):
+        return [f"{where}: datasets: must be a list of entries (path, split, columns, fraction), got "
+                f"{type(entries).__name__}"]
+    problems = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict):
+            problems += _entry_problems(f"datasets[{i}]", entry)
+        else:
+            problems.append(f"datasets[{i}]: expected a mapping with a path, got {entry!r}")
+    with_fraction = [i for i, e in enumerate(entries) if isinstance(e, dict) and e.get("fraction") is not None]
+    if with_fraction and len(with_fraction) != len(entries) and not problems:
+        missing = [i for i in range(len(entries)) if i not in with_fraction]
+        problems.append(f"datasets: fraction is set on entries {with_fraction} but not on {missing} — TRL needs "
+                        "it on every entry or on none")
+    if cfg.get("streaming"):
+        problems.append("streaming: true — scripts/train.py needs every entry's length for the fractions; set it "
+                        "false")
+    if cfg.get("test_split_size") is not None:
+        problems.append("test_split_size: TRL would carve validation from the mixture at random (no seed) — "
+                        "remove it: validation comes from dataset_name's validation split")
+    return [p if p.startswith(where) else f"{where}: {p}" for p in problems]
 
 
 def ftplan_settings(argv: list[str], explicit: str | None) -> tuple[dict[str, Any], Path]:
@@ -139,13 +233,26 @@ def to_prompt_completion(row: dict) -> dict:
     return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
-def load_splits(script_args, training_args):
-    """Load the dataset (a local folder such as `data`, or a Hub id) and make chat rows completion-only."""
+def to_training_rows(data, split: str):
+    """Chat rows -> completion-only prompt/completion; prompt/completion rows as they are."""
+    if "messages" in data.column_names:
+        return data.map(to_prompt_completion, remove_columns=data.column_names)
+    if not {"prompt", "completion"} <= set(data.column_names):
+        raise UserError(
+            f"{split}: rows need `messages` or `prompt` + `completion` (found {data.column_names}). "
+            "Fix: see data/FORMAT.md"
+        )
+    return data.select_columns(["prompt", "completion"])
+
+
+def load_named(script_args, splits: list[str], role: str = "train"):
+    """The splits of dataset_name (a local folder such as `data`, or a Hub id)."""
     from datasets import load_dataset
 
     if not script_args.dataset_name:
         raise UserError(
-            "dataset_name: missing. Fix: set `dataset_name: data` in the config or pass --dataset_name"
+            f"dataset_name: missing (the {role} data). Fix: set `dataset_name: data` in the config or pass "
+            "--dataset_name"
         )
     try:
         dataset = load_dataset(script_args.dataset_name, name=script_args.dataset_config)
@@ -154,30 +261,77 @@ def load_splits(script_args, training_args):
             f"dataset_name: cannot load {script_args.dataset_name!r} ({exc}). Fix: point it at a folder "
             "holding train.jsonl and validation.jsonl (see data/FORMAT.md)"
         ) from exc
-    wanted = [script_args.dataset_train_split]
-    if training_args.eval_strategy != "no":
-        wanted.append(script_args.dataset_test_split)
-    for split in wanted:
+    for split in splits:
         if split not in dataset:
+            key = "train" if split == script_args.dataset_train_split and role == "train" else "test"
             raise UserError(
-                f"dataset_{'train' if split == wanted[0] else 'test'}_split: no split {split!r} in "
-                f"{script_args.dataset_name} (found {sorted(dataset)}). Fix: add {split}.jsonl there "
-                "or set the split name in the config"
+                f"dataset_{key}_split: no split {split!r} in {script_args.dataset_name} (found {sorted(dataset)}). "
+                f"Fix: add {split}.jsonl there or set the split name in the config"
             )
-    splits = {}
-    for split in wanted:
-        data = dataset[split]
-        if "messages" in data.column_names:
-            data = data.map(to_prompt_completion, remove_columns=data.column_names)
-        elif not {"prompt", "completion"} <= set(data.column_names):
-            raise UserError(
-                f"{split}: rows need `messages` or `prompt` + `completion` (found {data.column_names}). "
-                "Fix: see data/FORMAT.md"
-            )
-        else:
-            data = data.select_columns(["prompt", "completion"])
-        splits[split] = data
-    return splits[wanted[0]], splits.get(script_args.dataset_test_split) if len(wanted) > 1 else None
+    return {split: dataset[split] for split in splits}
+
+
+def mixture_rows(sizes: list[int], fractions: list[float | None]) -> list[int]:
+    """The rows TRL's get_dataset keeps of each entry: all without fractions; else the first round(w * N) of
+    each, the fractions normalised to weights w and N the largest total that oversamples none."""
+    if all(f is None for f in fractions):
+        return list(sizes)
+    weights = [float(f or 0.0) / sum(float(f or 0.0) for f in fractions) for f in fractions]
+    total = min(n / w for n, w in zip(sizes, weights, strict=True) if w > 0)
+    return [round(w * total) for w in weights]
+
+
+def mix_datasets(mixture) -> tuple[Any, dict[str, Any]]:
+    """The `datasets:` entries through TRL's get_dataset, and what each gave (the data_mixture.json record)."""
+    from dataclasses import replace
+
+    from trl import DatasetMixtureConfig, get_dataset
+
+    def load(config, what: str):
+        try:
+            return get_dataset(config)["train"]
+        except (FileNotFoundError, ValueError, ConnectionError, KeyError) as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise UserError(f"{what}: cannot load it ({detail}). Fix: a Hub id, a local folder, or path json with "
+                            "data_files FILE.jsonl; `columns: [messages]` on every entry") from exc
+
+    entries = mixture.datasets
+    sizes = [len(load(DatasetMixtureConfig(datasets=[replace(d, fraction=None)]), f"datasets[{i}] ({d.path})"))
+             for i, d in enumerate(entries)]
+    used = mixture_rows(sizes, [d.fraction for d in entries])
+    if len(entries) > 1 and used[0] < sizes[0]:
+        weights = [(n / float(d.fraction)) for n, d in zip(sizes, entries, strict=True)]
+        short = weights.index(min(weights))
+        raise UserError(
+            f"datasets[{short}].fraction: {entries[short].path} has {sizes[short]:,} rows, too few for fraction "
+            f"{entries[short].fraction}: TRL would keep only {used[0]:,} of the {sizes[0]:,} rows of datasets[0] "
+            f"({entries[0].path}, your data). Fix: a larger split there, or a smaller fraction"
+        )
+    mixed = load(mixture, "datasets")
+    manifest = {
+        "rows": len(mixed),
+        "selection": "TRL get_dataset: the first rows of each entry, in file order; the trainer shuffles them",
+        "entries": [{"path": d.path, "name": d.name, "split": d.split, "data_files": d.data_files,
+                     "fraction": d.fraction, "rows_available": n, "rows_used": u,
+                     "share": round(u / max(len(mixed), 1), 6)}
+                    for d, n, u in zip(entries, sizes, used, strict=True)],
+    }
+    return mixed, manifest
+
+
+def load_splits(script_args, training_args, mixture=None):
+    """Train and validation rows, completion-only; with a `datasets:` mixture, its record (else None)."""
+    test = script_args.dataset_test_split
+    evaluate = training_args.eval_strategy != "no"
+    if mixture is not None and mixture.datasets:
+        train, manifest = mix_datasets(mixture)
+        eval_data = load_named(script_args, [test], role="validation")[test] if evaluate else None
+    else:
+        wanted = [script_args.dataset_train_split] + ([test] if evaluate else [])
+        splits = load_named(script_args, wanted)
+        train, eval_data, manifest = splits[wanted[0]], splits.get(test) if evaluate else None, None
+    train = to_training_rows(train, script_args.dataset_train_split if manifest is None else "datasets")
+    return train, None if eval_data is None else to_training_rows(eval_data, test), manifest
 
 
 def last_checkpoint(output_dir: str) -> str | None:
@@ -204,7 +358,8 @@ def method_of(model_args) -> str:
     return "qlora" if model_args.load_in_4bit else "lora"
 
 
-def write_metadata(trainer, model_args, training_args, started: float, patience: int | None) -> dict:
+def write_metadata(trainer, model_args, training_args, started: float, patience: int | None,
+                   mixture: dict | None = None) -> dict:
     """Everything needed to compare or reproduce this run, next to the adapter."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -236,6 +391,7 @@ def write_metadata(trainer, model_args, training_args, started: float, patience:
         "eval_loss": [{"step": h["step"], "loss": h["eval_loss"]} for h in history if "eval_loss" in h],
         "tokens_seen": state.num_input_tokens_seen,
         "padding_free": getattr(trainer.data_collator, "padding_free", False),
+        "data_mixture": mixture,
         "wall_time_s": round(time.time() - started, 2),
         "libraries": {name: lib_version(name) for name in LIBRARIES},
     }
@@ -265,13 +421,26 @@ def quiet_progress(trainer) -> None:
         trainer.add_callback(OneBar())
 
 
-def main(script_args, training_args, model_args, patience: int | None, padding_free: bool = True) -> dict:
+def write_mixture(trainer, manifest: dict, output_dir: str) -> dict:
+    """data_mixture.json: the rows each `datasets:` entry gave and the rows the trainer holds, before training."""
+    manifest = {**manifest, "rows_in_trainer": len(trainer.train_dataset), "seed": trainer.args.seed}
+    if trainer.is_world_process_zero():
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / MIXTURE_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        parts = [f"{e['rows_used']:,} of " + (e["data_files"] if isinstance(e["data_files"], str) else
+                                               f"{e['path']} ({e['split']})") for e in manifest["entries"]]
+        trainer.accelerator.print(f"Training mix: {' + '.join(parts)} = {manifest['rows']:,} rows")
+    return manifest
+
+
+def main(script_args, training_args, model_args, patience: int | None, padding_free: bool = True,
+         mixture=None) -> dict:
     """Train, keep the best checkpoint, save adapter + tokenizer + run_metadata.json in output_dir."""
     from transformers import AutoTokenizer, EarlyStoppingCallback
     from trl import SFTTrainer, get_peft_config, get_quantization_config
 
     started = time.time()
-    train_data, eval_data = load_splits(script_args, training_args)
+    train_data, eval_data, manifest = load_splits(script_args, training_args, mixture)
     training_args.model_init_kwargs = {
         **(training_args.model_init_kwargs or {}),
         "revision": model_args.model_revision,
@@ -294,6 +463,9 @@ def main(script_args, training_args, model_args, patience: int | None, padding_f
                 "of eval_steps). Fix: set it in the config"
             )
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
+    import shards  # FSDP on CPU processes too (accelerate drops it there), per-rank shard report on request
+
+    callbacks += shards.callbacks()
     trainer = SFTTrainer(
         model=model_args.model_name_or_path,
         args=training_args,
@@ -304,6 +476,8 @@ def main(script_args, training_args, model_args, patience: int | None, padding_f
         peft_config=get_peft_config(model_args),
         callbacks=callbacks,
     )
+    if manifest is not None:
+        manifest = write_mixture(trainer, manifest, training_args.output_dir)
     if padding_free and enable_padding_free(trainer, training_args):
         trainer.accelerator.print("Padding-free batches: examples laid end to end, no attention across them")
     resume = training_args.resume_from_checkpoint
@@ -317,7 +491,7 @@ def main(script_args, training_args, model_args, patience: int | None, padding_f
     metadata: dict = {}
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(training_args.output_dir)
-        metadata = write_metadata(trainer, model_args, training_args, started, patience)
+        metadata = write_metadata(trainer, model_args, training_args, started, patience, manifest)
         import charts
 
         print(charts.loss_curves(trainer.state.log_history, Path(training_args.output_dir) / "loss.png"))
@@ -334,44 +508,58 @@ def main(script_args, training_args, model_args, patience: int | None, padding_f
 def parse(argv: list[str]):
     """TRL's own parser, so the YAML and the CLI flags are exactly those of `trl sft`."""
     import torch
-    from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+    from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
     if not torch.cuda.is_available() and "--use_cpu" not in argv:
         argv = [*argv, "--use_cpu", "true"]  # no GPU here: train on the CPU rather than fail
-    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig))
+    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig, DatasetMixtureConfig))
     try:
         return parser.parse_args_and_config(args=argv)
     except ValueError as exc:  # unknown keys or flags, inconsistent values
         raise UserError(f"{exc}. Fix: use the keys of `trl sft --help` only, with valid values") from exc
 
 
-def dry_run(argv: list[str], settings: dict[str, Any], ftplan_path: Path, patience: int | None) -> int:
+def local_files(cfg: dict[str, Any]) -> dict[str, str]:
+    """The local data files the run reads (dataset_name's splits, the `datasets:` entries'); Hub ids are not."""
+    def is_hub(path: str) -> bool:
+        return path.count("/") == 1 and not path.startswith((".", "/")) and not Path(path).exists()
+
+    named: dict[str, str] = {}
+    data = str(cfg.get("dataset_name") or "")
+    mixture = [e for e in cfg.get("datasets") or [] if isinstance(e, dict)]
+    keys = (("test", "validation"),) if mixture else (("train", "train"), ("test", "validation"))
+    if data and not is_hub(data):
+        named.update({split: str(Path(data) / f"{cfg.get(f'dataset_{key}_split') or split}.jsonl")
+                      for key, split in keys})
+    for i, entry in enumerate(mixture):
+        files, path = entry.get("data_files"), str(entry.get("path") or "")
+        if isinstance(files, str):
+            named[f"datasets[{i}]"] = files
+        elif isinstance(files, list):
+            named.update({f"datasets[{i}][{j}]": str(f) for j, f in enumerate(files)})
+        elif files is None and path and not is_hub(path):
+            named[f"datasets[{i}]"] = str(Path(path) / f"{entry.get('split') or 'train'}.jsonl")
+        elif files is None and path:
+            print(f"  hub      datasets[{i}]: {path} ({entry.get('split') or 'train'}), downloaded when training")
+    return named
+
+
+def dry_run(argv: list[str], cfg: dict[str, Any], settings: dict[str, Any], ftplan_path: Path,
+            patience: int | None) -> int:
     """Check the train config with TRL's parser (when installed) and name the data files; load no model."""
     import importlib.util
 
-    cfg_path = config_path(argv)
-    cfg: dict[str, Any] = {}
-    if cfg_path is not None:
-        import yaml
-
-        try:
-            cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise UserError(f"{cfg_path}: not valid YAML ({' '.join(str(exc).split())})") from None
-        if not isinstance(cfg, dict):
-            raise UserError(f"{cfg_path}: expected TRL keys (key: value lines), got a {type(cfg).__name__}")
     if importlib.util.find_spec("trl") is not None:
         parse(argv)
         print("TRL accepts every key and flag")
     else:
         print("trl is not installed: the train config's keys were not checked (pip install -e .[train])")
     print(f"ftplan settings: {ftplan_path if settings else 'none'}; early stopping patience {patience or 'off'}")
-    data = str(cfg.get("dataset_name") or "")
-    hub_id = data.count("/") == 1 and not data.startswith((".", "/")) and not Path(data).exists()
-    named = {} if not data or hub_id else {
-        split: str(Path(data) / f"{cfg.get(f'dataset_{key}_split') or split}.jsonl")
-        for key, split in (("train", "train"), ("test", "validation"))}
-    return report_dry_run(f"{cfg_path or 'the command line'}", named)
+    mixture = [e for e in cfg.get("datasets") or [] if isinstance(e, dict)]
+    if mixture:
+        shares = ", ".join(f"{e.get('path')} {e.get('fraction', 'all')}" for e in mixture)
+        print(f"training mix (datasets:, TRL's fractions): {shares}")
+    return report_dry_run(f"{config_path(argv) or 'the command line'}", local_files(cfg))
 
 
 def cli(argv: list[str]) -> int:
@@ -380,10 +568,16 @@ def cli(argv: list[str]) -> int:
     flag, argv = pop_flag(argv, PATIENCE_FLAG)
     settings, ftplan_path = ftplan_settings(argv, explicit)
     patience = patience_of(flag, settings)
+    cfg_path = config_path(argv)
+    cfg = read_config(cfg_path)
+    problems = mixture_problems(cfg, str(cfg_path or "--datasets"))
+    if problems:
+        raise UserError("\n".join(problems))
     if dry:
-        return dry_run(argv, settings, ftplan_path, patience)
+        return dry_run(argv, cfg, settings, ftplan_path, patience)
     quiet_libraries()  # before parse(): importing trl imports bitsandbytes, which warns on import
-    main(*parse(argv), patience, bool(settings.get("padding_free", True)))
+    script_args, training_args, model_args, mixture = parse(argv)
+    main(script_args, training_args, model_args, patience, bool(settings.get("padding_free", True)), mixture)
     return 0
 
 
