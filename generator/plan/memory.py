@@ -16,6 +16,7 @@ Pure functions, no I/O, no torch.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal, get_args
 
@@ -161,8 +162,13 @@ def parse_choices(method: str, optimizer: str, sharding: str) -> tuple[Method, O
     return methods[method], optimizers[optimizer], shardings[sharding]
 
 
-def _resolve_targets(arch: Architecture, targets: Sequence[str]) -> list[str]:
+def _resolve_targets(arch: Architecture, targets: Sequence[str]) -> tuple[str, ...]:
     """Expand "all-linear" (PEFT's name for every Linear in the decoder layers, LM head excluded)."""
+    return _resolved(arch, tuple(targets))
+
+
+@functools.lru_cache(maxsize=256)  # one entry per model and target list: the planner's search repeats them
+def _resolved(arch: Architecture, targets: tuple[str, ...]) -> tuple[str, ...]:
     known = set(arch.linear_shapes())
     names: list[str] = []
     for target in targets:
@@ -179,7 +185,7 @@ def _resolve_targets(arch: Architecture, targets: Sequence[str]) -> list[str]:
         )
     if not names:
         raise UserError(Problem("lora_targets", "no module to adapt", "pass e.g. ['all-linear']"))
-    return names
+    return tuple(names)
 
 
 def lora_trainable_params(arch: Architecture, r: int, targets: Sequence[str]) -> int:

@@ -128,6 +128,13 @@ def _setups(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, counts: tuple[int
             for count in counts:
                 strategies: tuple[Strategy, ...] = ("single_gpu",) if count == 1 else ("ddp", "fsdp")
                 for strategy in strategies:
+                    # The group's smallest footprint (micro-batch 1, checkpointing, chunked loss) is a floor for
+                    # every shape below: when even that does not fit, none does, and none is estimated.
+                    floor = Shape(method=method, seq_len=seq_len, micro_batch=min(MICRO_BATCHES), grad_ckpt=True,
+                                  lora_r=lora_r, targets=tuple(ALL_LINEAR), optimizer=optimizer, gpu_count=count,
+                                  strategy=strategy, headroom=headroom, loss="chunked")
+                    if not memory_fits(arch, gpu, **floor):
+                        continue
                     for grad_ckpt, micro_batches in ((False, (8, 4)), (True, MICRO_BATCHES)):
                         for micro in micro_batches:
                             shape = Shape(method=method, seq_len=seq_len, micro_batch=micro,
