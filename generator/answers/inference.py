@@ -87,8 +87,10 @@ _EXAMPLE_NOUN = re.compile(
     r"articles?|sentences?|texts?|cases?|claims?|receipts?|invoices?|reply pairs|dialogues?|snippets?|files?)\b",
     re.IGNORECASE,
 )
-# Counts that are not training examples even when a data noun follows ("12,000 preference pairs").
-_NOT_EXAMPLES = ("preference", "held-out", "heldout", "hold-out", "benchmark", "test set", "audit")
+# Counts that are not training examples even when a data noun follows ("12,000 preference pairs", "90,000
+# unlabelled tickets": inputs without the outputs training needs).
+_NOT_EXAMPLES = ("preference", "held-out", "heldout", "hold-out", "benchmark", "test set", "audit", "unlabelled",
+                 "unlabeled", "unannotated", "without labels", "raw ")
 _CODE_SNIPPETS = ("```", "#include", "=>", "};")
 _CODE_DEFINITION = re.compile(r"\b(?:def|function|fn|func|class)\s+\w+\s?[(:{]")
 

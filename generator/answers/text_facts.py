@@ -155,6 +155,11 @@ PROMPT_WORDS = ("prompt", "style guide", "guideline", "instruction", "handbook",
 INPUT_WORDS = ("document", "input", "transcript", "contract", "report", "record", "file", "note", "article",
                "filing", "call", "conversation", "email", "ticket", "page")
 P95_WORDS = ("p95", "95th", "longest", "up to", "max", "as long as")
+# A duration is an input length only for something spoken or recorded ("40-minute calls"); "four minutes per
+# claim" is the time a person spends on it.
+SPOKEN_WORDS = ("call", "recording", "recorded", "audio", "transcript", "meeting", "conversation", "interview",
+                "podcast", "video", "dictat", "voicemail", "consultation", "lecture", "speech")
+_PER_TASK = re.compile(r"^[\s-]*(minutes?|min|hours?)\s+(per|each|a|an|to|of work|of effort)\b")
 
 
 class Length(Record):
@@ -177,6 +182,9 @@ def lengths(fields: dict[str, str], words_per_page: float, tokens_per_word: floa
             elif _PAGES_AFTER.match(m.after):
                 tokens, how = m.value * words_per_page * tokens_per_word, "pages"
             elif _MINUTES_AFTER.match(m.after) or _HOURS_AFTER.match(m.after):
+                clause = m.before[-30:] + " " + _sentence(m.after)
+                if _PER_TASK.match(m.after) or not any(w in clause.lower() for w in SPOKEN_WORDS):
+                    continue
                 minutes = m.value * (60 if _HOURS_AFTER.match(m.after) else 1)
                 tokens, how = minutes * words_per_minute * tokens_per_word, "minutes"
             else:

@@ -112,7 +112,8 @@ def test_every_missing_fact_has_a_default_with_a_reason() -> None:
 @pytest.mark.parametrize(
     ("text", "count"),
     [("12.5k labelled tickets", 12500), ("40,000 tickets and 300 emails", 40000), ("2M+ rows", 2_000_000),
-     ("1.200 resolved conversations", 1200), ("a 2024 archive", None)],
+     ("1.200 resolved conversations", 1200), ("a 2024 archive", None),
+     ("90,000 unlabelled tickets and 800 labelled tickets", 800), ("50k raw emails", None)],
 )  # fmt: skip
 def test_examples_count_parsing(text: str, count: int | None) -> None:
     found = I._examples_from_text(text)

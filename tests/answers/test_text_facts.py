@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from generator.answers import text_facts as t
@@ -48,6 +50,17 @@ def test_lengths_in_tokens_pages_and_minutes():
         {"current_approach": "the 40-page handbook pasted into the prompt",
          "training_data": "16k-token documents (p95 22k tokens)"}, 500, 1.33, 150)}
     assert got == {"prompt": 26600, "input": 16000, "p95": 22000}
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("40-minute call recordings", 40 * 150 * 1.33),
+    ("90 minutes of audio per meeting", 90 * 150 * 1.33),
+    ("adjusters spend about four minutes per claim", None),
+    ("a 30-minute review of each contract", None),
+])
+def test_durations_are_lengths_only_for_something_spoken(text, tokens):
+    got = [x.tokens for x in t.lengths({"training_data": text}, 500, 1.33, 150)]
+    assert got == ([] if tokens is None else [math.ceil(tokens)])
 
 
 def test_placeholders():
