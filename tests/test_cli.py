@@ -213,6 +213,16 @@ def test_version_and_choices_in_help():
     assert "adamw_torch_fused" in helptext
 
 
+def test_choice_enums_are_the_estimators_tables():
+    """cli.py spells the choices out so that `ftplan plan` need not import the estimator to parse its flags;
+    they must stay the estimator's own."""
+    from generator import cli
+    from generator.plan.memory import METHODS, SHARDINGS
+
+    assert tuple(m.value for m in cli.Method) == tuple(METHODS)
+    assert tuple(s.value for s in cli.Sharding) == tuple(SHARDINGS)
+
+
 @pytest.mark.parametrize("args", [("estimate", "qwen3-8b", "--format", "xml"),
                                   ("estimate", "qwen3-8b", "--method", "foo"),
                                   ("estimate", "qwen3-8b", "--optimizer", "adamw_foo"),
