@@ -346,6 +346,13 @@ class GpuEntry(Sourced):
         prices = [p.usd_per_hour for p in self.prices]
         return min(prices), max(prices)
 
+    @property
+    def cloud_listed(self) -> bool:
+        """Rented from at least two providers: a GPU the plan may pick for cloud training and serving on its own.
+        A card with one quote (mostly owned, often a preemptible marketplace tier) is planned only when the
+        user names it (`facts.gpu`) or owns it."""
+        return len(self.prices) >= 2
+
 
 class HostedModel(Strict):
     """A model a provider fine-tunes for you; prices are $ per 1M tokens."""

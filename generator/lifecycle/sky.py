@@ -20,6 +20,10 @@ ACCELERATE_CONFIGS = {"single_gpu": "single_gpu.yaml", "ddp": "multi_gpu.yaml", 
 SKY_ACCELERATORS = {
     "T4": "T4", "L4": "L4", "A10G": "A10G", "RTX-3090": "RTX3090", "RTX-4090": "RTX4090", "L40S": "L40S",
     "A100-40GB": "A100", "A100-80GB": "A100-80GB", "H100-PCIe": "H100", "H100-SXM": "H100", "H200": "H200",
+    "RTX-5090": "RTX5090", "B200": "B200",  # RunPod / Lambda in SkyPilot 0.14's catalog fetchers
+    # No SkyPilot cloud lists a 3060: the name (SkyPilot writes RTX names without the dash) only matches your
+    # own Kubernetes or SSH node pool labelled so.
+    "RTX-3060": "RTX3060",
 }
 
 

@@ -69,7 +69,10 @@ def _hosted_cost(inp: Inputs, status: ProviderStatus, dataset_tokens: int,
 def _serving(inp: Inputs, entry: BaseModelEntry, setup: Setup) -> ServingPlan:
     """The latency model's serving choice: on your own GPU when you own them, else any catalog GPU."""
     f = inp.facts
-    gpus = [setup.gpu] if f.owned_gpus or inp.answers.infrastructure == "local" else list(inp.catalog.gpus)
+    if f.owned_gpus or inp.answers.infrastructure == "local":
+        gpus = [setup.gpu]
+    else:  # rented: GPUs several providers list, and the one the user named
+        gpus = [g for g in inp.catalog.gpus if g.cloud_listed or g.id == setup.gpu.id]
     p95_input = p95_example_tokens(inp) - f.avg_output_tokens
     return plan_serving(inp, entry, gpus, p95_input)
 
@@ -197,7 +200,10 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
         training_usd, training_range = 0.0, (0.0, 0.0)
     eval_tokens = EVAL_RUNS * data.split.heldout * example_tokens(inp)
     eval_hours = eval_tokens / (setup.compute.tokens_per_second[0] / FORWARD_SHARE_OF_TRAINING) / 3600
-    eval_usd = eval_hours * setup.gpu.usd_per_hour
+    eval_per_hour = setup.gpu.usd_per_hour
+    if facts.owned_gpus and setup.gpu.board_power_w is not None:  # your own GPUs: the evaluation's electricity
+        eval_per_hour = setup.gpu.board_power_w / 1000 * float(settings.value("owned_gpu.electricity_usd_per_kwh"))
+    eval_usd = eval_hours * eval_per_hour
     cost = one_off_costs(inp, data, training_usd, training_range, hosted_training, eval_usd,
                          gpus=setup.gpu_count if method != "hosted" else 1,
                          preference=preference is not None and method != "hosted")

@@ -166,7 +166,7 @@ def gpu_options(inp: Inputs) -> list[tuple[GpuEntry, tuple[int, ...]]]:
     if f.gpu:
         gpu = inp.catalog.gpu(f.gpu, field="facts.gpu")
         return [(gpu, (f.gpu_count,))]
-    return [(g, GPU_COUNTS) for g in inp.catalog.gpus]
+    return [(g, GPU_COUNTS) for g in inp.catalog.gpus if g.cloud_listed]
 
 
 def best_setup(inp: Inputs, entry: BaseModelEntry, lora_r: int, dataset_tokens: int) -> Setup | None:

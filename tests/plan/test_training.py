@@ -28,3 +28,39 @@ def test_the_search_floor_is_below_every_shape_of_its_group(entry) -> None:
             for ckpt, micro, loss in itertools.product((False, True), (*MICRO_BATCHES, 4), ("fp32", "chunked")):
                 shape = Shape(**common, micro_batch=micro, grad_ckpt=ckpt, loss=loss)
                 assert fit_memory(arch, shape).peak_memory_gb >= floor, (method, count, strategy, shape)
+
+
+def _plan(name: str, **facts: object) -> dict:
+    import datetime as dt
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from generator.answers import parse_answers
+    from generator.plan import build_plan
+    from generator.plan.settings import load_settings
+
+    root = Path(__file__).resolve().parents[2]
+    raw = yaml.safe_load((root / "configs" / "examples" / f"{name}.yaml").read_text(encoding="utf-8"))
+    raw["facts"] = {**(raw.get("facts") or {}), **facts}
+    plan = build_plan(parse_answers(raw, name), CATALOG, load_settings(), dt.date(2026, 11, 25))
+    return json.loads(plan.to_json())
+
+
+def test_cloud_plans_rent_only_gpus_several_providers_list() -> None:
+    """A card with one (marketplace, preemptible) quote never trains or serves a rented plan on its own."""
+    single = {g.id for g in CATALOG.gpus if not g.cloud_listed}
+    assert single, "the catalog has a one-quote GPU (RTX-3060): the rule below would test nothing without one"
+    plan = _plan("support_triage")
+    assert plan["training"]["hardware"]["gpu"] not in single
+    assert not any(gpu in plan["rollout"]["serving"] for gpu in single)
+    named = _plan("support_triage", gpu="RTX-3060")  # named by the user: planned on it
+    assert named["training"]["hardware"]["gpu"] == "RTX-3060"
+
+
+def test_owned_gpus_evaluate_at_the_electricity_price() -> None:
+    kw = {"gpu": "H100-SXM", "gpu_count": 8}
+    owned, rented = (_plan("code_assistant_multi_gpu", **kw, owned_gpus=o)["cost"]["evaluation_usd"]
+                      for o in (True, False))
+    assert rented > 0 and owned < rented  # a few cents of rental; the same hours cost under a cent of power
