@@ -150,23 +150,37 @@ def write_scaffold(loaded: Any, plan: Plan, target: Path, *, force: bool = False
     work_parent = Path(tempfile.gettempdir()) if dry_run else parent
     if not dry_run:
         _clean_stale(parent)
-    previous = _unwind_on_termination()  # before the staging folder exists: no window where a signal strands it
+    box: dict[str, Path] = {}
+    previous = _unwind_on_termination(box)  # before the staging folder exists: no window where a signal strands it
+    held = set(previous)
+    # Signals wait while the folder is created and recorded: the handler removes whatever `box` holds.
+    if held:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=work_parent))
+        box["staging"] = staging = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=work_parent))
     except OSError as e:
         _restore(previous)
         raise UserError(Problem("-o", f"cannot write in {work_parent}: {e.strerror}",
                                 "choose a folder you can write to")) from e
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
     try:
         repo = _render(loaded, plan, staging)
         files = repo_files(repo)
         if dry_run:
             return files
         write_record(repo, files, plan.meta.ftplan_version)
-        if target.exists():
-            old = staging / "previous"
-            os.replace(target, old)
-        os.replace(repo, target)
+        # Both renames or neither: a signal between them would remove the old repo with the staging folder.
+        if held:
+            signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        try:
+            if target.exists():
+                os.replace(target, staging / "previous")
+            os.replace(repo, target)
+        finally:
+            if held:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
         return files
     finally:
         _restore(previous, staging)
@@ -198,13 +212,18 @@ def refuse_foreign(target: Path) -> None:
                                 "and merges your edits), or scaffold into a new folder"))
 
 
-def _unwind_on_termination() -> dict[int, Any]:
-    """SIGTERM and SIGHUP unwind through the caller's `finally`, which removes the staging folder (SIGKILL
-    cannot be caught: the next run's _clean_stale removes what it leaves). Returns the handlers to restore."""
+def _unwind_on_termination(box: dict[str, Path]) -> dict[int, Any]:
+    """SIGTERM and SIGHUP remove the staging folder `box` names, then unwind through the caller's `finally`
+    (SIGKILL cannot be caught: the next run's _clean_stale removes what it leaves). Removing it in the handler
+    too closes the windows where the exit would pass the caller's clean-up (on entering `finally`, between two
+    statements). Returns the handlers to restore."""
     if threading.current_thread() is not threading.main_thread():
         return {}
 
     def unwind(signum: int, _frame: Any) -> None:
+        staging = box.get("staging")
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise SystemExit(128 + signum)
 
     return {s: signal.signal(s, unwind) for s in (signal.SIGTERM, signal.SIGHUP)}
