@@ -20,7 +20,7 @@ import functools
 from collections.abc import Sequence
 from typing import Literal, get_args
 
-from generator.catalog import ALL_LINEAR, Architecture
+from generator.catalog import ALL_LINEAR, MLP_MODULES, Architecture
 from generator.errors import Problem, UserError
 from generator.record import Record
 
@@ -342,6 +342,14 @@ def estimate_memory(
     elif method == "lora":
         weight_bytes = total_params * HALF_BYTES
         assumptions.append("base weights frozen in bf16")
+    elif arch.num_experts > 1:
+        # Transformers 5 keeps an MoE layer's experts as fused parameters (e.g. Qwen3MoeExperts.gate_up_proj),
+        # not nn.Linear modules, and bitsandbytes quantizes only nn.Linear: the experts stay bf16.
+        experts = arch.num_layers * sum(i * o * n for name, (i, o, n) in arch.linear_shapes().items()
+                                        if name in MLP_MODULES)
+        weight_bytes = (linear_params - experts) * NF4_DQ_BITS / 8 + (other_params + experts) * HALF_BYTES
+        assumptions.append(f"attention Linear layers NF4 + double quant ({NF4_DQ_BITS} bits/param); the MoE "
+                           "experts (fused parameters, not Linear layers), embeddings, LM head and norms bf16")
     else:
         weight_bytes = linear_params * NF4_DQ_BITS / 8 + other_params * HALF_BYTES
         assumptions.append(

@@ -28,6 +28,21 @@ def _kv_bytes_per_token(entry: BaseModelEntry) -> float:
     return 2 * a.num_layers * a.num_kv_heads * a.dim_head * KV_BYTES
 
 
+def decode_weights_read(entry: BaseModelEntry, batch: int) -> float:
+    """Parameters one decode step of `batch` sequences reads. Dense: all of them. MoE: the shared part plus the
+    experts at least one of the batch's tokens is routed to, E x (1 - (1 - k/E)^batch) per layer with uniform
+    routing (at batch 32, 8 of 128 experts per token touch ~87% of them), not only the k active ones."""
+    a = entry.architecture
+    active = (entry.active_params_b or entry.params_b) * 1e9
+    experts, k = a.num_experts, a.num_experts_per_tok
+    if experts <= 1 or not entry.active_params_b or k >= experts:
+        return active
+    per_expert = (entry.params_b - entry.active_params_b) * 1e9 / (experts - k)  # one expert, every layer
+    shared = active - k * per_expert
+    touched = experts * (1 - (1 - k / experts) ** max(batch, 1))
+    return shared + touched * per_expert
+
+
 def evaluate(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, precision: str, batch: int,
              prompt_tokens: float, output_tokens: float) -> tuple[float, float, float, int, float] | None:
     """(prefill ms, decode ms, requests/s per replica, GPUs per replica, KV GB) or None when it cannot fit."""
@@ -41,8 +56,9 @@ def evaluate(inp: Inputs, entry: BaseModelEntry, gpu: GpuEntry, precision: str, 
     if per_replica > 8:
         return None
     bandwidth = gpu.memory_bandwidth_gbs * 1e9 * float(s.value("serving.bandwidth_efficiency")) * per_replica
-    # Each step reads the active weights (an MoE reads only its active experts) and the batch's KV cache.
-    step_bytes = active * PRECISION_BYTES[precision] + kv / 2  # on average half the sequence is cached
+    # Each step reads the weights the batch touches (an MoE: the experts any of its tokens is routed to) and
+    # the batch's KV cache.
+    step_bytes = decode_weights_read(entry, batch) * PRECISION_BYTES[precision] + kv / 2  # half the sequence cached
     steps_per_s = bandwidth / step_bytes
     tflops = gpu.training_tflops * (2 if precision == "fp8" else 1) * per_replica
     prefill_s = 2 * active * prompt_tokens / (tflops * 1e12 * float(s.value("serving.prefill_efficiency")))
