@@ -156,6 +156,18 @@ def test_llamafactory_parses_the_export(plans, method, tmp_path, monkeypatch):
     assert finetuning_args.finetuning_type == cfg["finetuning_type"] and data_args.template == cfg["template"]
 
 
+def test_every_catalog_model_has_a_llamafactory_template(monkeypatch):
+    """No catalog model exports with LLaMA-Factory's "default" template (a wrong chat format trains silently);
+    where LLaMA-Factory is installed, each template is one it registers."""
+    from generator.lifecycle.export import llamafactory_template
+
+    templates = {m.hf_id: llamafactory_template(m.hf_id) for m in load_catalog().models}
+    assert "default" not in templates.values(), templates
+    monkeypatch.setenv("DISABLE_VERSION_CHECK", "1")
+    registered = pytest.importorskip("llamafactory.data.template").TEMPLATES
+    assert set(templates.values()) <= set(registered), set(templates.values()) - set(registered)
+
+
 def test_every_catalog_gpu_has_a_skypilot_name():
     assert {g.id for g in load_catalog().gpus} <= set(SKY_ACCELERATORS)
     assert sky_accelerator("My-GPU") == "MyGPU"
