@@ -156,16 +156,22 @@ def test_llamafactory_parses_the_export(plans, method, tmp_path, monkeypatch):
     assert finetuning_args.finetuning_type == cfg["finetuning_type"] and data_args.template == cfg["template"]
 
 
-def test_every_catalog_model_has_a_llamafactory_template(monkeypatch):
+def test_every_catalog_model_has_a_llamafactory_template():
     """No catalog model exports with LLaMA-Factory's "default" template (a wrong chat format trains silently);
     where LLaMA-Factory is installed, each template is one it registers."""
     from generator.lifecycle.export import llamafactory_template
 
     templates = {m.hf_id: llamafactory_template(m.hf_id) for m in load_catalog().models}
     assert "default" not in templates.values(), templates
-    monkeypatch.setenv("DISABLE_VERSION_CHECK", "1")
-    registered = pytest.importorskip("llamafactory.data.template").TEMPLATES
-    assert set(templates.values()) <= set(registered), set(templates.values()) - set(registered)
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("llamafactory")  # read, not imported: it needs torchaudio at import
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("LLaMA-Factory is not installed here")
+    source = (Path(next(iter(spec.submodule_search_locations))) / "data" / "template.py").read_text(encoding="utf-8")
+    registered = set(re.findall(r'register_template\(\s*name="([^"]+)"', source))
+    assert set(templates.values()) <= registered, set(templates.values()) - registered
 
 
 def test_every_catalog_gpu_has_a_skypilot_name():

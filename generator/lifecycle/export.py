@@ -24,7 +24,7 @@ TRAIN, VALIDATION = "data/train.jsonl", "data/validation.jsonl"
 LLAMAFACTORY_TEMPLATES = (
     ("meta-llama/Llama-3", "llama3"), ("Qwen/Qwen3", "qwen3"), ("Qwen/Qwen2.5", "qwen"),
     ("google/gemma-3", "gemma3"), ("mistralai/", "mistral"), ("microsoft/Phi-4-mini", "phi4_mini"),
-    ("microsoft/phi-4", "phi4"), ("HuggingFaceTB/SmolLM2", "smollm2"), ("openai/gpt-oss", "gpt"),
+    ("microsoft/phi-4", "phi4"), ("HuggingFaceTB/SmolLM2", "smollm2"), ("openai/gpt-oss", "gpt_oss"),
     # LLaMA-Factory 0.9.5 has no smollm3 template: "smollm" is SmolLM3's ChatML turns without a default system
     # prompt (reasoning off); "olmo" is OLMo 2 Instruct's <|user|> / <|assistant|> format.
     ("HuggingFaceTB/SmolLM3", "smollm"), ("allenai/OLMo-2", "olmo"),
