@@ -394,6 +394,20 @@ def test_planner_imports_no_training_library_and_starts_fast():
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True, env=env)
     assert out.stdout.strip() == "[]"
+    # Nor what `plan --format md` does not use: init's questions, the seed-template parser, the HTML renderer.
+    unused = ("generator.answers.questions", "generator.answers.seed", "html", "markdown_it", "generator.render.html",
+              "generator.lifecycle.update")
+    code = "\n".join([
+        "import runpy, sys",
+        f"sys.argv = ['ftplan', 'plan', {str(GOOD)!r}, '--today', '2026-11-25', '-o', {os.devnull!r}]",
+        "try:",
+        "    runpy.run_module('generator.cli', run_name='__main__')",
+        "except SystemExit:",
+        "    pass",
+        f"print(sorted(m for m in {unused!r} if m in sys.modules))",
+    ])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
 
     def cpu(args: list[str]) -> float:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
