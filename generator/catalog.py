@@ -23,6 +23,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     create_model,
     field_validator,
@@ -296,7 +297,11 @@ class GpuPrice(Sourced):
 
 
 class GpuEntry(Sourced):
-    """A GPU's memory, peak dense throughput and prices."""
+    """A GPU's memory, peak dense throughput and prices.
+
+    A card with no rental price (`prices: []`, board power and launch price set) is *owned-only*: its hourly
+    cost is what owning it costs, which needs planning.yaml's electricity price and lifetime, so the planner
+    prices it (`owned_priced`) before anything reads `usd_per_hour`."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]*$", description="e.g. A100-80GB, H100-SXM, L4")
     name: str
@@ -309,8 +314,9 @@ class GpuEntry(Sourced):
     fp16_tflops: float = Field(gt=0, le=1e6, description="peak dense fp16 tensor-core TFLOPS")
     supports_bf16: bool
     memory_bandwidth_gbs: float = Field(gt=0, le=1e6)
-    prices: list[GpuPrice] = Field(min_length=1, description="at least two providers; one for a GPU people own "
-                                                              "(board_power_w and purchase_usd set)")
+    prices: list[GpuPrice] = Field(default_factory=list,
+                                   description="at least two providers; one, or none (owned-only), for a GPU "
+                                               "people own (board_power_w and purchase_usd set)")
     supports_fp8: bool = Field(default=False, description="FP8 tensor cores (Ada Lovelace, Hopper, Blackwell): "
                                                           "FP8 serving at ~2x the bf16 rate")
     board_power_w: float | None = Field(default=None, gt=0, le=1e5,
@@ -319,16 +325,18 @@ class GpuEntry(Sourced):
                                        description="purchase price (launch MSRP): an owned GPU's amortisation")
     owned_source: str | None = Field(default=None, min_length=3,
                                      description="where board_power_w and purchase_usd come from")
+    # (usd per hour, how) of an owned-only card, set by `owned_priced` from planning.yaml: never read from YAML.
+    _owned_hourly: tuple[float, str] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _bf16_consistent(self) -> GpuEntry:
         if self.supports_bf16 != bool(self.bf16_tflops):
             raise ValueError("supports_bf16 must be true exactly when bf16_tflops is set and above 0")
-        # Consumer cards are mostly owned (priced by power and amortisation) and rarely rented: one dated quote
-        # is enough for them; a GPU priced only by rental needs two providers to show a range.
+        # Consumer cards are mostly owned (priced by power and amortisation) and rarely rented: one dated quote,
+        # or none, is enough for them; a GPU priced only by rental needs two providers to show a range.
         if len(self.prices) < 2 and not (self.board_power_w and self.purchase_usd):
             raise ValueError("prices: give at least two providers' prices, or board_power_w and purchase_usd "
-                             "(a GPU people own) with one")
+                             "(a GPU people own) with one or none")
         return self
 
     @property
@@ -337,20 +345,59 @@ class GpuEntry(Sourced):
         return self.bf16_tflops if self.supports_bf16 and self.bf16_tflops else self.fp16_tflops
 
     @property
+    def owned_only(self) -> bool:
+        """No rental price: the card is planned only as one you own (or name), at what owning it costs."""
+        return not self.prices
+
+    def owned_priced(self, usd_per_hour: float, how: str) -> GpuEntry:
+        """A copy of an owned-only card whose hourly cost is `usd_per_hour` (power + amortisation, `how`).
+        The entry itself is left as it is: the bundled catalog is cached and shared."""
+        if not self.owned_only:
+            return self
+        priced = self.model_copy()
+        priced._owned_hourly = (usd_per_hour, how)
+        return priced
+
+    @property
+    def owned_how(self) -> str | None:
+        """How an owned-only card's hourly cost was reached (None: rented, or not priced yet)."""
+        return self._owned_hourly[1] if self._owned_hourly else None
+
+    def _owned_rate(self) -> float:
+        if self._owned_hourly is None:
+            raise ValueError(f"{self.id} has no rental price: its hourly cost is what owning it costs, known only "
+                             "once priced with planning.yaml's owned_gpu settings (GpuEntry.owned_priced)")
+        return self._owned_hourly[0]
+
+    @property
     def usd_per_hour(self) -> float:
-        """The lowest listed price."""
+        """The lowest listed price; for an owned-only card, what an hour of owning it costs."""
+        if self.owned_only:
+            return self._owned_rate()
         return min(p.usd_per_hour for p in self.prices)
 
     @property
     def usd_per_hour_range(self) -> tuple[float, float]:
+        if self.owned_only:
+            rate = self._owned_rate()
+            return rate, rate
         prices = [p.usd_per_hour for p in self.prices]
         return min(prices), max(prices)
 
     @property
+    def price_quote(self) -> tuple[str, str, str]:
+        """(provider, source, as of) of the price `usd_per_hour` is: the cheapest listing, or owning the card."""
+        if self.owned_only:
+            self._owned_rate()
+            return "your own card (power + amortisation)", str(self.owned_how), self.as_of.isoformat()
+        cheapest = min(self.prices, key=lambda p: p.usd_per_hour)
+        return cheapest.provider, cheapest.source, cheapest.as_of.isoformat()
+
+    @property
     def cloud_listed(self) -> bool:
         """Rented from at least two providers: a GPU the plan may pick for cloud training and serving on its own.
-        A card with one quote (mostly owned, often a preemptible marketplace tier) is planned only when the
-        user names it (`facts.gpu`) or owns it."""
+        A card with one quote (mostly owned, often a preemptible marketplace tier) or none (owned-only) is
+        planned only when the user names it (`facts.gpu`) or owns it."""
         return len(self.prices) >= 2
 
 

@@ -628,6 +628,10 @@ def gpus(catalog_dir: CatalogOpt = None) -> None:
         cat = load_catalog(tuple(catalog_dir or ()))
         rows = []
         for g in sorted(cat.gpus, key=lambda g: g.memory_gb):
+            if g.owned_only:  # no rental price: a plan prices it at power + amortisation (planning.yaml)
+                rows.append([g.id, f"{g.memory_gb:g} GB", f"{g.training_tflops:g}", "owned",
+                             f"none: owned only ({g.board_power_w:g} W, ${g.purchase_usd:,.0f} launch price)"])
+                continue
             lo, hi = g.usd_per_hour_range
             rows.append([g.id, f"{g.memory_gb:g} GB", f"{g.training_tflops:g}", f"{lo:.2f}-{hi:.2f}",
                          ", ".join(f"{p.provider} ${p.usd_per_hour:g} ({p.as_of})" for p in g.prices)])

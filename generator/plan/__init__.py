@@ -14,6 +14,7 @@ from generator.plan.data import example_tokens, plan_data, prompt_tokens_after_t
 from generator.plan.decision import apply_hard_rules, decide
 from generator.plan.effort import with_label_rate
 from generator.plan.evaluation import plan_evaluation
+from generator.plan.fit import with_owned_rates
 from generator.plan.inputs import Inputs
 from generator.plan.provider import hosted_baseline, hosted_tuning, hosted_usable, migration, provider_status
 from generator.plan.records import (
@@ -144,7 +145,7 @@ def build_plan(loaded: LoadedAnswers, catalog: Catalog, settings: Settings, toda
     facts = loaded.effective_facts()
     inp = Inputs(answers=loaded.answers, facts=facts, catalog=catalog, settings=settings, today=today,
                  assumptions=_assumptions(loaded))
-    inp = with_label_rate(inp)
+    inp = with_owned_rates(with_label_rate(inp))
     facts = inp.facts
     decision = decide(inp)
     status = provider_status(inp)

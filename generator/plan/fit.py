@@ -8,17 +8,21 @@ edit changes a number only through this function.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Protocol, TypedDict
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
-from generator.catalog import Architecture
+from generator.catalog import Architecture, GpuEntry
 from generator.plan.compute import ComputeEstimate, estimate_compute
 from generator.plan.memory import Loss, MemoryEstimate, Method, Optimizer, Sharding, estimate_memory
 from generator.plan.records import Strategy
 from generator.record import Record
 
+if TYPE_CHECKING:
+    from generator.plan.inputs import Inputs
+
 
 class GpuLike(Protocol):
-    """What fit needs of a GPU: a catalog GpuEntry and the plan's GpuSpec record both provide it."""
+    """What fit needs of a GPU: a catalog GpuEntry and the plan's GpuSpec record both provide it. An owned-only
+    catalog card (no rental price) has a price only once `with_owned_rates` has priced it."""
 
     @property
     def memory_gb(self) -> float: ...
@@ -111,3 +115,40 @@ def fit_memory(architecture: Architecture, shape: Shape) -> MemoryEstimate:
     return _memory(architecture, shape["method"], shape["seq_len"], shape["micro_batch"], shape["grad_ckpt"],
                    shape["lora_r"], tuple(shape["targets"]), shape["optimizer"], shape["gpu_count"],
                    sharding_of(shape["strategy"]), shape["loss"])
+
+
+def owned_hourly(inp: Inputs, gpu: GpuEntry) -> tuple[float, str]:
+    """An hour of a card you own: a month of it (plan/cost.py owned_gpu_monthly: board power around the clock
+    at planning.yaml's electricity price + the purchase amortised over owned_gpu.amortisation_months) over the
+    month's hours (serving.hours_per_month)."""
+    from generator.plan.cost import owned_gpu_monthly
+
+    hours = float(inp.settings.value("serving.hours_per_month"))
+    monthly, how = owned_gpu_monthly(inp, gpu, 1)
+    rate = monthly / hours
+    return rate, f"${rate:.4f}/hour = a month of owning it (${monthly:,.2f}: {how}) / {hours:g} hours"
+
+
+def with_owned_rates(inp: Inputs) -> Inputs:
+    """`inp` with every owned-only catalog card (`prices: []`) priced at what owning it costs (`owned_hourly`),
+    so every reader of usd_per_hour (fit, serving, selection, plan.json's GPU entry) gets a number; and, when
+    facts.gpu names such a card, the assumption that says so. Cloud plans never pick one (not cloud_listed)."""
+    from generator.plan.inputs import Inputs
+    from generator.plan.records import Assumption
+
+    if not any(g.owned_only for g in inp.catalog.gpus):
+        return inp
+    gpus = tuple(g.owned_priced(*owned_hourly(inp, g)) if g.owned_only else g for g in inp.catalog.gpus)
+    catalog = inp.catalog.model_copy(update={"gpus": gpus})
+    assumptions = list(inp.assumptions)
+    if inp.facts.gpu:
+        named = catalog.gpu(inp.facts.gpu, field="facts.gpu")
+        if named.owned_only:
+            unowned = "" if inp.facts.owned_gpus else (
+                "; you did not say you own it (facts.owned_gpus), and no provider's rental price is known")
+            assumptions.append(Assumption(
+                field="facts.gpu", value=named.id, kind="inferred",
+                how=f"{named.id} has no rental price in the catalog: an hour on it costs what owning it costs, "
+                    f"{named.owned_how}{unowned}"))
+    return Inputs(answers=inp.answers, facts=inp.facts, catalog=catalog, settings=inp.settings, today=inp.today,
+                  assumptions=assumptions)

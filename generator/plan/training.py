@@ -274,11 +274,11 @@ def _method_reason(setup: Setup, entry: BaseModelEntry) -> str:
 
 def gpu_spec(gpu: GpuEntry) -> GpuSpec:
     """The GPU entry the plan used, as plan.json records it (so `ftplan check` never reads the catalog)."""
-    cheapest = min(gpu.prices, key=lambda p: p.usd_per_hour)
+    provider, source, as_of = gpu.price_quote  # the cheapest listing, or an owned-only card's cost of owning it
     return GpuSpec(id=gpu.id, name=gpu.name, memory_gb=gpu.memory_gb, training_tflops=gpu.training_tflops,
                    supports_bf16=gpu.supports_bf16, usd_per_hour=gpu.usd_per_hour,
-                   usd_per_hour_range=gpu.usd_per_hour_range, price_provider=cheapest.provider,
-                   price_source=cheapest.source, price_as_of=cheapest.as_of.isoformat())
+                   usd_per_hour_range=gpu.usd_per_hour_range, price_provider=provider,
+                   price_source=source, price_as_of=as_of)
 
 
 def hardware(setup: Setup, epochs: int) -> Hardware:

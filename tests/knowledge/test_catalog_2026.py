@@ -24,7 +24,8 @@ from tests.knowledge.helpers import bundled, write
 
 TODAY = dt.date(2026, 11, 25)
 READ_ON = dt.date(2026, 12, 1)  # the day the sources of the entries below were read
-ADDED_GPUS = {"RTX-3060", "RTX-5090", "B200"}
+ADDED_GPUS = {"RTX-3060", "RTX-5090", "B200", "RTX-4060", "RTX-4060-Ti-16GB", "RTX-4070", "RTX-4080"}
+OWNED_ONLY = {"RTX-4060", "RTX-4060-Ti-16GB", "RTX-4070", "RTX-4080"}  # no rental price could be sourced
 ADDED_MODELS = {"qwen3-30b-a3b", "smollm3-3b", "olmo-2-0425-1b-instruct", "olmo-2-1124-7b-instruct"}
 OWNED_ANSWERS = Path(__file__).resolve().parents[1] / "expert" / "answers" / "owned_consumer_gpu.yaml"
 
@@ -64,18 +65,37 @@ def test_the_added_entries_are_there_sourced_and_dated(catalog: Catalog) -> None
         assert item.as_of == READ_ON, item.id
     for gid in ADDED_GPUS:
         g = gpus[gid]
-        assert g.prices and all("https://" in p.source and dt.date(2026, 1, 1) <= p.as_of <= READ_ON
-                                for p in g.prices), gid
+        assert (g.prices or gid in OWNED_ONLY) and all(
+            "https://" in p.source and dt.date(2026, 1, 1) <= p.as_of <= READ_ON for p in g.prices), gid
         assert g.board_power_w and g.owned_source, gid
     # Consumer cards are what people own: they carry the launch price the owned-GPU cost amortises.
     assert gpus["RTX-3060"].purchase_usd == 329 and gpus["RTX-5090"].purchase_usd == 1999
+    # The owned-only cards: NVIDIA's memory, board power and launch price; dense 16-bit TFLOPS derived from
+    # its AI TOPS (/ 8, the RTX 4090's ratio), and the entry says how.
+    expected = {"RTX-4060": (8, 272, 115, 299, 30.2, 242), "RTX-4060-Ti-16GB": (16, 288, 165, 499, 44.1, 353),
+                "RTX-4070": (12, 504, 200, 599, 58.3, 466), "RTX-4080": (16, 717, 320, 1199, 97.5, 780)}
+    for gid, (memory, bandwidth, watts, msrp, tflops, ai_tops) in expected.items():
+        g = gpus[gid]
+        assert g.owned_only and not g.cloud_listed and g.prices == [], gid
+        assert (g.memory_gb, g.memory_bandwidth_gbs, g.board_power_w, g.purchase_usd) == (memory, bandwidth, watts,
+                                                                                            msrp), gid
+        assert g.bf16_tflops == g.fp16_tflops == tflops == pytest.approx(ai_tops / 8, abs=0.06), gid
+        assert g.supports_bf16 and g.supports_fp8, gid
+        assert f"{ai_tops} AI TOPS" in g.source and "/ 8" in g.source and "nvidia.com" in g.source, gid
+        assert f"${msrp:,}" in str(g.owned_source) and f"{watts} W" in str(g.owned_source), gid
+    # The ratio the derivation uses: the RTX 4090's whitepaper figure against its 1,321 AI TOPS.
+    assert 1321 / gpus["RTX-4090"].bf16_tflops == pytest.approx(8, rel=0.001)
 
 
-def test_gpus_start_at_12_gb_and_users_spellings_resolve(catalog: Catalog) -> None:
-    assert min(g.memory_gb for g in catalog.gpus) == 12
+def test_gpus_start_at_8_gb_and_users_spellings_resolve(catalog: Catalog) -> None:
+    assert min(g.memory_gb for g in catalog.gpus) == 8
     for written, gpu in [("RTX 3060", "RTX-3060"), ("3060", "RTX-3060"), ("GeForce RTX 3060", "RTX-3060"),
                          ("rtx 3060 12gb", "RTX-3060"), ("RTX 5090", "RTX-5090"), ("5090", "RTX-5090"),
-                         ("b200", "B200"), ("HGX B200", "B200"), ("NVIDIA B200", "B200")]:
+                         ("b200", "B200"), ("HGX B200", "B200"), ("NVIDIA B200", "B200"),
+                         ("RTX 4070", "RTX-4070"), ("4070", "RTX-4070"), ("NVIDIA GeForce RTX 4070", "RTX-4070"),
+                         ("4060 Ti", "RTX-4060-Ti-16GB"), ("RTX 4060 Ti 16GB", "RTX-4060-Ti-16GB"),
+                         ("4080", "RTX-4080"), ("RTX 4080", "RTX-4080"), ("4060", "RTX-4060"),
+                         ("RTX 4060", "RTX-4060"), ("rtx 4060 8gb", "RTX-4060")]:
         assert catalog.gpu(written).id == gpu, written
 
 
@@ -83,6 +103,11 @@ def test_a_single_rental_quote_is_enough_only_for_a_card_people_own(catalog: Cat
     rtx3060 = catalog.gpu("RTX-3060")
     assert len(rtx3060.prices) == 1 and rtx3060.usd_per_hour == rtx3060.usd_per_hour_range[0] == 0.047
     assert all(len(g.prices) >= 2 for g in catalog.gpus if not (g.board_power_w and g.purchase_usd))
+    # No price at all: an owned-only card, whose hourly cost needs planning.yaml (power + amortisation).
+    rtx4070 = catalog.gpu("RTX-4070")
+    assert rtx4070.owned_only and not rtx4070.cloud_listed
+    with pytest.raises(ValueError, match="no rental price"):
+        _ = rtx4070.usd_per_hour
 
 
 # ------------------------------------------------------------------ 12 GB and 8 GB cards get a plan
