@@ -24,6 +24,8 @@ SKY_ACCELERATORS = {
     # No SkyPilot cloud lists a 3060: the name (SkyPilot writes RTX names without the dash) only matches your
     # own Kubernetes or SSH node pool labelled so.
     "RTX-3060": "RTX3060",
+    # Owned-only cards (no rental price in the catalog): likewise, your own node pool labelled so.
+    "RTX-4060": "RTX4060", "RTX-4060-Ti-16GB": "RTX4060Ti", "RTX-4070": "RTX4070", "RTX-4080": "RTX4080",
 }
 
 
