@@ -24,7 +24,7 @@ from generator.paths import scaffolds_dir
 from generator.plan.records import Plan
 from generator.render.bake import bake
 from generator.render.strategy import render_json, render_markdown
-from generator.render.trl import smoke_yaml, train_yaml
+from generator.render.trl import dpo_yaml, smoke_yaml, train_yaml
 
 TEMP_PREFIX = ".ftplan-tmp-"
 OPEN_WEIGHTS = "open_weights"
@@ -101,6 +101,9 @@ def _render(loaded: Any, plan: Plan, staging: Path) -> Path:
     # The TRL configs come from render/trl.py, the mapping `ftplan check` reads them back with.
     (repo / "configs" / "train.yaml").write_text(train_yaml(context["plan"]), encoding="utf-8")
     (repo / "configs" / "smoke.yaml").write_text(smoke_yaml(context["plan"]), encoding="utf-8")
+    dpo = dpo_yaml(context["plan"])  # only plans with a preference stage get one
+    if dpo is not None:
+        (repo / "configs" / "dpo.yaml").write_text(dpo, encoding="utf-8")
     (repo / "STRATEGY.md").write_text(render_markdown(plan, answers), encoding="utf-8")
     (repo / "plan.json").write_text(render_json(plan), encoding="utf-8")
     (repo / ".ftplan-answers.yml").write_text(

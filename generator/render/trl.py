@@ -7,6 +7,7 @@ the `comment` filter, so no plan or catalog text can add a key.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,6 +38,9 @@ SUGGESTED_GENERAL: dict[str, Any] = {"path": "HuggingFaceH4/ultrachat_200k", "sp
 class Block(list[tuple[Any, str]]):
     """A YAML list written one `- item  # reason` line per item: a list of (value, reason)."""
 
+
+# Checkpoints per DPO run: a preempted run loses at most a quarter of it (ftplan policy).
+DPO_CHECKPOINTS = 4
 
 Entry = tuple[str, Any, str]  # (TRL key, value, reason)
 Section = tuple[str, list[Entry]]
@@ -318,3 +322,97 @@ def _differs(now: Any, planned: Any, name: str, method: str) -> bool:
     if isinstance(planned, float) or isinstance(now, float):
         return float(now) != float(planned)
     return bool(now != planned)
+
+
+def dpo_sections(plan: dict[str, Any]) -> list[Section]:
+    """dpo.yaml's entries: the plan's preference stage (beta, rate, epochs) on the SFT run's settings."""
+    t = plan["training"]
+    pref, hp, method = t["preference"], t["hyperparameters"], t["open_weights_method"]
+    slug = plan["meta"]["slug"]
+    start = ("the SFT output (make train): scripts/train_dpo.py continues its adapter against a frozen copy of it"
+             if method != "full" else "the SFT output (make train): the fully tuned model and its reference copy")
+    model: list[Entry] = [("model_name_or_path", f"outputs/{slug}", start)]
+    if method == "full":
+        model.append(("dtype", "float32", "fp32 master weights, bf16 autocast compute, as in train.yaml"))
+    else:
+        model.append(("dtype", "bfloat16", "the frozen base in bf16, as in train.yaml"))
+    if method == "qlora":
+        model += [("load_in_4bit", True, "QLoRA: the base in 4-bit NF4 again, as for SFT"),
+                  ("bnb_4bit_quant_type", "nf4", ""), ("use_bnb_nested_quant", True, "")]
+    # Chosen and rejected both pass through the policy (and the reference): half SFT's per-device batch holds the
+    # same tokens, and more accumulation keeps its effective batch.
+    per_device = max(1, int(hp["per_device_train_batch_size"]) // 2)
+    accumulation = max(1, round(int(hp["per_device_train_batch_size"]) * int(hp["gradient_accumulation_steps"])
+                                / per_device))
+    gpus = int((t.get("hardware") or {}).get("gpu_count") or 1)
+    steps = math.ceil(int(pref["pairs"]) * int(pref["epochs"]) / (per_device * accumulation * gpus))
+    save_steps = max(1, math.ceil(steps / DPO_CHECKPOINTS)) if steps else hp["save_steps"]
+    data: list[Entry] = [
+        ("datasets", Block([({"path": "json", "data_files": "data/preference.jsonl", "split": "train"},
+                             f"{pref['pairs']:,} chosen/rejected pairs planned" if pref["pairs"] else
+                             "collect chosen/rejected pairs first (the plan knows of none)")]),
+         "one pair per line: prompt, chosen, rejected (format: scripts/train_dpo.py)"),
+        ("max_length", hp["max_seq_length"], "prompt + the longer answer: SFT's max_length"),
+        ("eval_strategy", "no", "judge DPO by the held-out pairwise win rate against the SFT adapter, not a loss"),
+    ]
+    optimisation: list[Entry] = [
+        ("beta", float(pref["beta"]), "the plan's KL strength to the SFT reference (STRATEGY.md, Training): "
+                                      "lower lets the model drift further from SFT"),
+        ("learning_rate", float(pref["learning_rate"]), "the plan's preference-stage rate (STRATEGY.md, Training)"),
+        ("num_train_epochs", pref["epochs"], "one pass over the pairs; more over-optimises the margin"),
+        ("per_device_train_batch_size", per_device, f"half SFT's {hp['per_device_train_batch_size']}: chosen and "
+                                                    "rejected ride together"),
+        ("gradient_accumulation_steps", accumulation, f"{per_device * accumulation} pairs per GPU per step, SFT's "
+                                                      "per-GPU batch"),
+        ("lr_scheduler_type", hp["scheduler"], ""),
+        ("warmup_steps", float(hp["warmup_ratio"]), "a float below 1 is a fraction of all steps"),
+        ("weight_decay", float(hp["weight_decay"]), ""),
+        ("optim", hp["optimizer"], "as for SFT"),
+        ("activation_checkpointing", hp["gradient_checkpointing"], "as for SFT"),
+        ("bf16", hp["bf16"], ""),
+        ("seed", hp["seed"], ""),
+    ]
+    logging: list[Entry] = [
+        ("output_dir", f"outputs/{slug}-dpo", "the DPO adapter and run_metadata.json (rewards and margins)"),
+        ("save_strategy", "steps", ""),
+        ("save_steps", save_steps, f"{DPO_CHECKPOINTS} checkpoints over the ~{steps} steps of {pref['pairs']:,} pairs; "
+                                   "`make dpo` resumes from the latest" if steps else "`make dpo` resumes from the "
+                                                                                      "latest checkpoint"),
+        ("save_total_limit", 2, ""),
+        ("logging_steps", 10, "rewards/chosen, rewards/rejected, rewards/margins, rewards/accuracies"),
+        ("report_to", "none", "or tensorboard, trackio"),
+    ]
+    return [("Start from the SFT model", model), ("Preference pairs", data), ("Optimisation", optimisation),
+            ("Checkpoints, logging", logging)]
+
+
+DPO_HEADER = """\
+# Preference stage for {slug}: TRL DPO ({method}) after SFT, written by ftplan {version} on {today}.
+# The order: make train (SFT, configs/train.yaml) -> make dpo (this file, on the SFT adapter) -> evaluate both.
+#
+# Run it:           make dpo              (= python scripts/train_dpo.py --config configs/dpo.yaml)
+# Check it:         python scripts/train_dpo.py --config configs/dpo.yaml --dry-run
+# Override a value: python scripts/train_dpo.py --config configs/dpo.yaml --beta 0.2 --max_steps 100
+# Evaluate:         python scripts/evaluate.py --config configs/eval.yaml --adapter outputs/{slug}-dpo \\
+#                     --output-dir reports/dpo      (then compare with reports/eval_report.md, the SFT adapter)
+#
+# Data: data/preference.jsonl, one pair per line, chat or plain text (TRL's preference formats):
+#   {{"prompt": [{{"role": "user", "content": "..."}}], "chosen": [{{"role": "assistant", "content": "better"}}],
+#    "rejected": [{{"role": "assistant", "content": "worse"}}]}}
+#   {{"prompt": "...", "chosen": "better", "rejected": "worse"}}
+# Only TRL keys live here (ScriptArguments + DPOConfig + ModelConfig + DatasetMixtureConfig); every value the plan
+# chose carries its reason. Plan: {pairs} pairs, ~{hours} GPU-hours, ~${usd}.
+"""
+
+
+def dpo_yaml(plan: dict[str, Any]) -> str | None:
+    """configs/dpo.yaml when the plan has a preference stage, else None (the repo gets no DPO config)."""
+    pref = plan["training"].get("preference")
+    if not pref or not plan["training"].get("hyperparameters"):
+        return None
+    m = plan["meta"]
+    header = DPO_HEADER.format(slug=comment(m["slug"]), method=comment(plan["training"]["open_weights_method"]),
+                               version=comment(m["ftplan_version"]), today=comment(m["today"]),
+                               pairs=f"{int(pref['pairs']):,}", hours=comment(pref["gpu_hours"]),
+                               usd=f"{float(pref['training_usd']):,.2f}")
+    return header + lines(dpo_sections(plan))
