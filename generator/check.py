@@ -42,10 +42,14 @@ class Finding:
     problem: Problem
 
 
-@lru_cache(maxsize=1)
-def trl_keys() -> frozenset[str]:
+@lru_cache(maxsize=2)
+def trl_keys(trainer: Literal["sft", "dpo"] = "sft") -> frozenset[str]:
+    """The keys `trl sft` accepts, or for configs/dpo.yaml those less the SFT-only ones plus DPO's own."""
     data = yaml.safe_load((configs_dir() / "trl_keys.yaml").read_text(encoding="utf-8"))
-    return frozenset(data["keys"])
+    keys = frozenset(data["keys"])
+    if trainer == "dpo":
+        return (keys - frozenset(data["sft_only_keys"])) | frozenset(data["dpo_only_keys"])
+    return keys
 
 
 def _yaml(path: Path, findings: list[Finding]) -> dict[str, Any] | None:
@@ -72,13 +76,16 @@ def _yaml(path: Path, findings: list[Finding]) -> dict[str, Any] | None:
     return data
 
 
-def _check_trl_config(path: Path, cfg: dict[str, Any], findings: list[Finding]) -> None:
-    valid = trl_keys()
+def _check_trl_config(path: Path, cfg: dict[str, Any], findings: list[Finding],
+                      trainer: Literal["sft", "dpo"] = "sft") -> None:
+    valid = trl_keys(trainer)
     for key in cfg:
         if key not in valid:
             close = difflib.get_close_matches(str(key), sorted(valid), n=1, cutoff=0.6)
-            fix = f"did you mean '{close[0]}'?" if close else "remove it: `trl sft` rejects unknown keys"
-            findings.append(Finding("error", Problem(f"{path.name}: {key}", "is not a TRL SFT key", fix)))
+            fix = f"did you mean '{close[0]}'?" if close else f"remove it: TRL's {trainer.upper()} parser rejects " \
+                                                              "unknown keys"
+            findings.append(Finding("error", Problem(f"{path.name}: {key}", f"is not a TRL {trainer.upper()} key",
+                                                     fix)))
     for key, (lo, hi, hint) in RANGES.items():
         if key not in cfg:
             continue
@@ -229,6 +236,12 @@ def check_repo(repo: Path) -> list[Finding]:
     for path, cfg in ((repo / "configs" / "train.yaml", train), (repo / "configs" / "smoke.yaml", smoke)):
         if cfg is not None:
             _check_trl_config(path, cfg, findings)
+    preference = plan.get("training", {}).get("preference") if isinstance(plan, dict) else None
+    dpo_path = repo / "configs" / "dpo.yaml"
+    if preference or dpo_path.exists():  # the plan's DPO stage (scripts/train_dpo.py reads it)
+        dpo = _yaml(dpo_path, findings)
+        if dpo is not None:
+            _check_trl_config(dpo_path, dpo, findings, trainer="dpo")
     _check_schemas(repo, findings)
     _check_hosted(repo, findings)
     hw = plan.get("training", {}).get("hardware") if isinstance(plan, dict) else None

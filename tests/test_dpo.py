@@ -51,6 +51,22 @@ def dpo_keys() -> frozenset[str]:
     return frozenset(data["keys"]) - frozenset(data["sft_only_keys"]) | frozenset(data["dpo_only_keys"])
 
 
+def test_check_reads_dpo_yaml_with_dpos_own_keys(tmp_path: Path) -> None:
+    from generator.check import check_repo, trl_keys
+
+    assert trl_keys("dpo") == dpo_keys()
+    repo, _ = bake(tmp_path, preference_pairs_available=2000)
+    assert not [f for f in check_repo(repo) if f.severity == "error"]
+    path = repo / "configs" / "dpo.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("beta:", "betta:") + "completion_only_loss: true\n",
+                    encoding="utf-8")
+    errors = {f.problem.field: f.problem for f in check_repo(repo) if f.severity == "error"}
+    assert set(errors) == {"dpo.yaml: betta", "dpo.yaml: completion_only_loss"}
+    assert "beta" in errors["dpo.yaml: betta"].fix and "TRL DPO key" in errors["dpo.yaml: betta"].message
+    path.unlink()  # the plan has a preference stage: its config must be there
+    assert any(f.problem.field.endswith("dpo.yaml") for f in check_repo(repo) if f.severity == "error")
+
+
 def test_pairs_render_dpo_yaml_with_the_plans_numbers(with_pairs) -> None:
     repo, plan = with_pairs
     pref, hp = plan.training.preference, plan.training.hyperparameters
