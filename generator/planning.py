@@ -70,6 +70,15 @@ class ScriptRates(Planning):
     thai: Annotated[float, Field(gt=0, le=100)]
 
 
+class GeneralDataset(Planning):
+    """A Hub dataset (or local folder) of general chat rows in a `messages` column, with its split and licence."""
+
+    value: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\w./-]+$")]
+    split: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.\[\]:%-]+$")]
+    license: Annotated[str, Field(min_length=1, max_length=100)]
+    source: Source
+
+
 class Data(Planning):
     minimum_examples: Sourced[Examples]
     hard_floor_examples: Sourced[Examples]
@@ -77,6 +86,7 @@ class Data(Planning):
     heldout_min: Examples
     heldout_max: Examples
     forgetting_mix_fraction: Sourced[Share]
+    forgetting_mix_dataset: GeneralDataset
     chars_per_token: Sourced[Annotated[float, Field(gt=0, le=100)]]
     chars_per_token_by_script: ScriptRates
     words_per_page: Sourced[Annotated[int, Field(ge=1, le=10_000)]]

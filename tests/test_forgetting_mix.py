@@ -67,9 +67,22 @@ def general_jsonl(path: Path, n: int = GENERAL_ROWS) -> Path:
     return path
 
 
-def test_plan_without_a_named_dataset_shows_the_mix_commented_out(baked) -> None:
+def test_the_plan_names_planning_yamls_general_set_and_train_yaml_draws_it(baked) -> None:
     repo, plan = baked
-    text = (repo / "configs/train.yaml").read_text(encoding="utf-8")
+    general = load_settings().raw("data.forgetting_mix_dataset")
+    mix = plan["data"]["forgetting_mix"]
+    assert (mix["dataset"], mix["split"]) == (general["value"], general["split"])
+    cfg = yaml.safe_load((repo / "configs/train.yaml").read_text(encoding="utf-8"))
+    assert cfg["datasets"][1]["path"] == general["value"] and cfg["datasets"][1]["fraction"] == mix["fraction"]
+    assert load_train().mixture_problems(cfg, "train.yaml") == []
+
+
+def test_plan_without_a_named_dataset_shows_the_mix_commented_out(baked) -> None:
+    _, plan = baked
+    plan = copy.deepcopy(plan)
+    for key in ("dataset", "split"):  # a plan.json from before the planner named the set
+        plan["data"]["forgetting_mix"].pop(key)
+    text = train_yaml(plan)
     assert "datasets" not in yaml.safe_load(text)  # nothing to download unless someone names the data
     share = plan["data"]["forgetting_mix"]["fraction"]
     mix = commented_mixture(text)
@@ -171,8 +184,7 @@ def run_train(repo: Path, *args: str) -> subprocess.CompletedProcess:
 ])
 def test_dry_run_names_the_bad_datasets_key(baked, tmp_path: Path, edit, message) -> None:
     repo, _ = baked
-    cfg = yaml.safe_load((repo / "configs/train.yaml").read_text(encoding="utf-8"))
-    cfg.update(commented_mixture((repo / "configs/train.yaml").read_text(encoding="utf-8")))
+    cfg = yaml.safe_load((repo / "configs/train.yaml").read_text(encoding="utf-8"))  # the plan's mix, active
     edit(cfg["datasets"])
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
@@ -186,8 +198,7 @@ def test_dry_run_names_the_bad_datasets_key(baked, tmp_path: Path, edit, message
 def test_dry_run_rejects_streaming_and_a_random_test_split(baked, tmp_path: Path) -> None:
     repo, _ = baked
     cfg = yaml.safe_load((repo / "configs/train.yaml").read_text(encoding="utf-8"))
-    cfg.update(commented_mixture((repo / "configs/train.yaml").read_text(encoding="utf-8")),
-               streaming=True, test_split_size=0.1)
+    cfg.update(streaming=True, test_split_size=0.1)
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     proc = run_train(repo, "--config", str(path), "--dry-run")
@@ -208,7 +219,7 @@ def test_train_runs_the_planned_mix_on_a_local_general_set(baked, tmp_path: Path
     smoke = tmp_path / "smoke"
     tiny.main(smoke, "lora", seed=0)
     cfg = yaml.safe_load((repo / "configs/smoke.yaml").read_text(encoding="utf-8"))
-    cfg.update(commented_mixture((repo / "configs/train.yaml").read_text(encoding="utf-8")))
+    cfg["datasets"] = yaml.safe_load((repo / "configs/train.yaml").read_text(encoding="utf-8"))["datasets"]
     cfg["datasets"][0]["path"] = str(smoke / "data")
     cfg["datasets"][1].update(path="json", data_files=str(general_jsonl(tmp_path / "general.jsonl")), split="train")
     cfg.update(model_name_or_path=str(smoke / "model"), dataset_name=str(smoke / "data"),

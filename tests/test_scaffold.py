@@ -360,12 +360,12 @@ def test_no_yaml_number_reads_as_text(bake_case, case):
 
 TRL_PARSE = """
 import json, sys
-from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
 out = {}
 for path in json.loads(sys.argv[1]):
-    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig))
+    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig, DatasetMixtureConfig))  # trl/scripts/sft.py's
     # Only the device is overridden: this machine has no GPU (and so no bf16).
-    _, t, m = parser.parse_args_and_config(args=["--config", path, "--use_cpu", "true", "--bf16", "false"])
+    _, t, m, _ = parser.parse_args_and_config(args=["--config", path, "--use_cpu", "true", "--bf16", "false"])
     out[path] = {"learning_rate": t.learning_rate, "num_train_epochs": t.num_train_epochs,
                  "max_length": t.max_length, "lora_r": m.lora_r, "use_peft": m.use_peft,
                  "load_in_4bit": m.load_in_4bit, "model_name_or_path": m.model_name_or_path}

@@ -103,7 +103,10 @@ def plan_data(inp: Inputs, heldout_needed: int) -> DataPlan:
         forgetting_mix={
             "fraction": mix,
             "examples": math.ceil(train * mix),
-            "source": "general instruction data with a permissive license (e.g. a slice of an open SFT mix)",
+            "dataset": str(s.value("data.forgetting_mix_dataset")),
+            "split": str(s.raw("data.forgetting_mix_dataset")["split"]),
+            "source": f"{s.value('data.forgetting_mix_dataset')} ({s.raw('data.forgetting_mix_dataset')['license']}"
+                      f" licence), general chat rows: {s.source('data.forgetting_mix_dataset')}",
             "why": s.source("data.forgetting_mix_fraction"),
         },
         avg_input_tokens=f.avg_input_tokens,

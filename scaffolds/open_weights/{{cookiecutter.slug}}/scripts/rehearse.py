@@ -25,7 +25,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
-from common import UserError, load_config, run  # noqa: E402
+from common import UserError, file_problem, load_config, read_text, run, shown  # noqa: E402
+from inputs import MAX_CONFIG_BYTES  # noqa: E402
 
 OUT = Path("rehearse")
 STEPS, LIMIT, MAX_NEW_TOKENS, VOCAB = 5, 50, 32, 2000
@@ -35,18 +36,25 @@ CPU = {"use_cpu": True, "bf16": False, "fp16": False, "tf32": None, "dtype": "fl
        "push_to_hub": False, "deepspeed": None, "fsdp": None, "fsdp_config": None, "attn_implementation": None,
        "torch_compile": False, "dataloader_num_workers": 0, "save_total_limit": 1, "use_liger_kernel": False}
 DROP = {k for k, v in CPU.items() if v is None}
+# The train.yaml numbers the rehearsal itself reads (train.py checks the rest): whole numbers in these ranges.
+NUMBERS = {"per_device_train_batch_size": (1, 1 << 16), "per_device_eval_batch_size": (1, 1 << 16),
+           "max_length": (1, 1 << 22), "seed": (0, 2**32 - 1)}
 
 
 def texts(paths: list[Path]) -> list[str]:
     """Every message text of the JSONL files (chat or prompt/completion rows), for the tiny tokenizer."""
     out: list[str] = []
     for path in paths:
-        if not path.is_file():
+        if file_problem(path):
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            lines = read_text(path).split("\n")
+        except ValueError:
+            continue  # not UTF-8: validate_data.py reports it with its line
+        for line in lines:
             try:
                 row = json.loads(line)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):
                 continue  # validate_data.py reports it with its line
             for key in ("messages", "prompt", "completion"):
                 value = row.get(key) if isinstance(row, dict) else None
@@ -95,16 +103,54 @@ def train_config(path: Path, data: str, out: Path, steps: int) -> dict[str, Any]
     """configs/train.yaml with the tiny model, the CPU and `steps` steps (one evaluation and save at the end)."""
     import yaml
 
-    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        cfg = yaml.safe_load(read_text(path, MAX_CONFIG_BYTES)) or {}
+    except ValueError as exc:  # not a file, too big, not UTF-8
+        raise UserError(f"--train-config {exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())
+        raise UserError(f"{shown(path)}: not valid YAML ({shown(why)})") from None
     if not isinstance(cfg, dict):
-        raise UserError(f"{path}: expected TRL keys (key: value lines)")
+        raise UserError(f"{shown(path)}: expected TRL keys (key: value lines)")
+    for key, (lo, hi) in NUMBERS.items():
+        value = cfg.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
+            raise UserError(f"{shown(path)}: {key}: {shown(repr(value))[:60]} is not a whole number in [{lo}, {hi}] "
+                            "— fix the value")
     cfg = {k: v for k, v in cfg.items() if k not in DROP}
     cfg.update({k: v for k, v in CPU.items() if v is not None and (k in cfg or k in ("use_cpu", "bf16", "dtype"))})
     cfg.update(model_name_or_path=str(out / "model"), output_dir=str(out / "outputs"), max_steps=steps,
                dataset_name=data, per_device_train_batch_size=min(int(cfg.get("per_device_train_batch_size", 4)), 4),
                per_device_eval_batch_size=min(int(cfg.get("per_device_eval_batch_size", 8)), 8),
                logging_steps=1, eval_steps=steps, save_steps=steps, report_to="none")
+    if cfg.get("datasets"):
+        cfg = _local_mixture(cfg, data)
     return cfg
+
+
+# Dataset builders that read the entry's own data_files (local files), not a Hub repository.
+LOCAL_BUILDERS = ("json", "csv", "parquet", "text", "arrow")
+
+
+def _local_mixture(cfg: dict[str, Any], data: str) -> dict[str, Any]:
+    """The forgetting mix offline: your rows (`path: data`) from the rehearsal's data folder, local general sets
+    kept, Hub ones skipped with a note (`make train` draws them); no mixture left when only your rows remain."""
+    kept, skipped = [], []
+    for entry in cfg["datasets"]:
+        where = str(entry.get("path", "")) if isinstance(entry, dict) else ""
+        if where == "data":
+            kept.append({**entry, "path": data})
+        elif where in LOCAL_BUILDERS or (where and Path(where).exists()):
+            kept.append(entry)
+        else:
+            skipped.append(where or repr(entry))
+    if skipped:
+        print(f"rehearse: the general mix from {', '.join(skipped)} needs the Hub: skipped here; `make train` "
+              "draws it", flush=True)
+    out = {k: v for k, v in cfg.items() if k != "datasets"}
+    if len(kept) > 1:
+        out["datasets"] = kept
+    return out
 
 
 def eval_config(path: Path, data: Path, out: Path) -> dict[str, Any]:
@@ -140,8 +186,8 @@ def main(args: argparse.Namespace) -> int:
     (out / "reports").mkdir(parents=True, exist_ok=True)
     if args.raw:
         data = out / "data"
-        step("prepare", ["scripts/prepare_data.py", args.raw, "--config", args.data_config, "--out", str(data),
-                         "--force"])
+        step("prepare", ["scripts/prepare_data.py", "--config", args.data_config, "--out", str(data), "--force",
+                         "--", args.raw])  # `--`: a file name that starts with a dash is still the file
     train = train_config(Path(args.train_config), str(data), out, args.steps)
     evalc = eval_config(Path(args.eval_config), data, out)
     train_path, eval_path = out / "train.yaml", out / "eval.yaml"
@@ -158,7 +204,7 @@ def main(args: argparse.Namespace) -> int:
     corpus = texts([data / "train.jsonl", data / "validation.jsonl", heldout,
                     *(Path(p) for p in (evalc.get("few_shot_examples"), evalc.get("probe")) if p)])
     if not corpus:
-        raise UserError(f"rehearse: no examples in {data}/ — run `make data RAW=your_file` first")
+        raise UserError(f"rehearse: no examples in {shown(data)}/ — run `make data RAW=your_file` first")
     build_tiny_model(out / "model", corpus, int(train.get("max_length") or 1024), int(train.get("seed", 0)))
     print(f"tiny model with a tokenizer trained on {len(corpus)} texts of your data: {out / 'model'}")
     step("validate", ["scripts/validate_data.py", str(data / "train.jsonl"), "--heldout", str(heldout),

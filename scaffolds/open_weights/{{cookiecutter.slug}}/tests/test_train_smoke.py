@@ -42,10 +42,10 @@ def test_every_config_loads(path: Path) -> None:
 @pytest.mark.parametrize("path", TRL_CONFIGS, ids=lambda p: p.name)
 def test_trl_parser_accepts_config(path: Path) -> None:
     """Stock `trl sft --config` rejects unknown keys; this is the same parser."""
-    from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+    from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, SFTConfig, TrlParser
 
-    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig))
-    script_args, training_args, _ = parser.parse_args_and_config(
+    parser = TrlParser((ScriptArguments, SFTConfig, ModelConfig, DatasetMixtureConfig))  # as scripts/train.py
+    script_args, training_args, _, _ = parser.parse_args_and_config(
         args=["--config", str(path), "--use_cpu", "true", "--bf16", "false"]
     )
     assert script_args.dataset_test_split == "validation"
