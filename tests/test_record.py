@@ -93,3 +93,20 @@ def test_subclass_adds_fields_after_the_parents() -> None:
 
     assert Point3._fields == ("x", "y", "tags", "z")
     assert Point3(1, z=5).to_dict() == {"x": 1, "y": 0, "tags": [], "z": 5}
+
+
+def test_the_planners_modules_define_no_dataclass() -> None:
+    """`ftplan plan` imports no module that builds a dataclass at import (1 ms each): records are Records."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys, generator.cli, generator.render.strategy, generator.plan;"
+            "print('\\n'.join(sorted(m.__file__ for n, m in sys.modules.items() if n.startswith('generator'))))")
+    files = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root,
+                           check=True).stdout.split()
+    assert len(files) > 20
+    offenders = [f for f in files if "@dataclass" in Path(f).read_text(encoding="utf-8")
+                 and not f.endswith("record.py")]
+    assert offenders == []

@@ -10,11 +10,11 @@ skilled staff the answers name, else a crowd workforce.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from generator.plan.inputs import Inputs
 from generator.plan.records import Assumption
 from generator.plan.settings import Settings
+from generator.record import Record
 from generator.tasks import load_tasks
 
 SECONDS_PER_HOUR = 3600
@@ -22,8 +22,7 @@ SECONDS_PER_HOUR = 3600
 _LABEL_FIELDS = ("training_data", "current_approach", "use_case", "current_limitations", "success_criteria")
 
 
-@dataclass(frozen=True)
-class LabelRate:
+class LabelRate(Record):
     """The cost of one labelled example and how it was priced."""
 
     usd: float
@@ -33,8 +32,7 @@ class LabelRate:
     why: str
 
 
-@dataclass(frozen=True)
-class EffortTerm:
+class EffortTerm(Record):
     name: str
     weeks: float
     why: str
