@@ -30,7 +30,11 @@ DRY_RUNS = {
 @pytest.mark.parametrize("name", DRY_RUNS)
 def test_dry_run_on_a_fresh_repo_reports_missing_data(tmp_path: Path, name: str) -> None:
     cmd, missing = DRY_RUNS[name]
-    proc = run(fresh_repo(tmp_path), cmd)
+    repo = fresh_repo(tmp_path)
+    if name == "train" and (yaml.safe_load((repo / "configs/train.yaml").read_text(encoding="utf-8")) or {}).get(
+            "datasets"):
+        missing = "datasets[0]: data/train.jsonl"  # the forgetting mix reads your rows as its first entry
+    proc = run(repo, cmd)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"missing  {missing}" in proc.stdout and "no model loaded" in proc.stdout
 
