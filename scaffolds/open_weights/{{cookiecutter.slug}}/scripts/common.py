@@ -6,6 +6,7 @@ without a traceback, exit code 1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import schemas
+from inputs import file_problem, output_problem, read_bytes, read_text, shown  # noqa: F401 - re-exported
 
 
 class UserError(Exception):
-    """Bad input the user can fix: printed as `error: <message>`, exit code 1."""
+    """Bad input the user can fix: each line of the message printed as `error: <line>`, exit code 1.
+
+    Put file names in a message through `shown()`: a line break in a name then cannot split the message."""
 
 
 def load_config(kind: str, path: str | Path, profile: str | None = None) -> dict[str, Any]:
@@ -34,20 +38,25 @@ def load_config(kind: str, path: str | Path, profile: str | None = None) -> dict
 def load_examples(path: str | Path, field: str) -> list[dict[str, Any]]:
     """Chat or prompt/completion JSONL -> [{prompt: [messages], reference, slice}]; the reference is the answer."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{field}: cannot read {path} ({exc}) — check the path in the config") from None
+        lines = read_text(path).split("\n")
+    except ValueError as exc:
+        raise UserError(f"{field}: {exc} (check the path in the config)") from None
     examples = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        where = f"{field}: {path} line {n}"
+        where = f"{field}: {shown(path)} line {n}"
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UserError(f"{where}: not JSON ({exc.msg}) — one JSON object per line") from None
+        except (RecursionError, ValueError) as exc:  # nested thousands deep; an integer of thousands of digits
+            why = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())[:120]
+            raise UserError(f"{where}: not usable JSON ({why}) — one flat JSON object per line") from None
         if not isinstance(row, dict):
             raise UserError(f"{where}: a JSON {type(row).__name__}, not an object (see data/FORMAT.md)")
+        if "\\ud" in line.lower() and _lone_surrogate(row):  # only a \uD800-\uDFFF escape can make one
+            raise UserError(f"{where}: a \\uD800-\\uDFFF escape without its pair is not a character — fix or drop it")
         if "messages" in row:
             msgs = row["messages"]
             if not isinstance(msgs, list) or not msgs or not isinstance(msgs[-1], dict) \
@@ -62,8 +71,16 @@ def load_examples(path: str | Path, field: str) -> list[dict[str, Any]]:
             raise UserError(f"{where}: needs `messages` or `prompt` + `completion` (see data/FORMAT.md)")
         examples.append({"prompt": prompt, "reference": str(reference), "slice": row.get("slice"), "row": row})
     if not examples:
-        raise UserError(f"{field}: {path} has no examples — add one JSON object per line")
+        raise UserError(f"{field}: {shown(path)} has no examples — add one JSON object per line")
     return examples
+
+
+def _lone_surrogate(obj: Any) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def data_files(named: dict[str, str | None]) -> tuple[list[str], list[str]]:
@@ -71,7 +88,12 @@ def data_files(named: dict[str, str | None]) -> tuple[list[str], list[str]]:
     present, missing = [], []
     for field, path in named.items():
         if path:
-            (present if Path(path).is_file() else missing).append(f"{field}: {path}")
+            problem = file_problem(path)
+            if problem is None:
+                present.append(f"{field}: {shown(path)}")
+            else:
+                what = "" if problem.startswith("file not found") else f" ({problem.split(' — ')[0]})"
+                missing.append(f"{field}: {shown(path)}{what}")
     return present, missing
 
 
@@ -107,8 +129,16 @@ def refuse_overwrite(output: str | Path | None, inputs: list[str | Path | None] 
         if not item or not isinstance(item, (str, Path)):
             continue
         if _same_file(out, Path(item)):
-            raise UserError(f"{flag} {output} is the input file {item}: this script never overwrites its inputs "
-                            "— write the output somewhere else")
+            raise UserError(f"{flag} {shown(output)} is the input file {shown(item)}: this script never overwrites "
+                            "its inputs — write the output somewhere else")
+
+
+def check_output(output: str | Path | None, flag: str, folder: bool = False) -> None:
+    """A UserError when `output` cannot be written: a folder for a file (or a file for a folder), a FIFO, a
+    dangling link, a parent that is a file, a name the file system refuses."""
+    problem = output_problem(output, folder) if output else None
+    if problem:
+        raise UserError(f"{flag} {shown(output)}: {problem}")
 
 
 def check_device(device: str | None, flag: str = "--device") -> None:
@@ -137,16 +167,24 @@ def run(main: Callable[[], int | None]) -> None:
     Anything unexpected is one `error: internal: ...` line, exit 1; the traceback only with --debug or
     FTPLAN_DEBUG=1."""
     debug = debug_requested()
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never a crash
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     try:
         status = main()
     except UserError as err:
-        print("\n".join(f"error: {line}" for line in str(err).splitlines()), file=sys.stderr)
+        print("\n".join(f"error: {shown(line)}" for line in str(err).split("\n")), file=sys.stderr)
         status = 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         status = 130
     except SystemExit:
         raise
+    except OSError as exc:  # a path the operating system refuses: too long, no permission, a folder, a full disk
+        if debug:
+            traceback.print_exc()
+        print(f"error: {os_error(exc)}", file=sys.stderr)
+        status = 1
     except BaseException as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
         if debug:
             traceback.print_exc()
@@ -155,6 +193,15 @@ def run(main: Callable[[], int | None]) -> None:
               "for the traceback and report it", file=sys.stderr)
         status = 1
     sys.exit(status or 0)
+
+
+def os_error(exc: OSError) -> str:
+    """`file: what the system said — fix`, one line."""
+    what = exc.strerror or " ".join(str(exc).split())[:200] or type(exc).__name__
+    names = " -> ".join(shown(n) for n in (exc.filename, exc.filename2) if n is not None)
+    if names:
+        return f"{names}: {what} — check the path, its permissions and the free disk space"
+    return f"{type(exc).__name__}: {shown(what)} — check the paths, permissions, free disk space and network"
 
 
 # Library messages that do not concern the user of this repository (kernel hubs, renamed arguments).

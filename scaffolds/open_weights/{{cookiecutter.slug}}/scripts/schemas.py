@@ -14,6 +14,8 @@ import csv
 import difflib
 import json
 import math
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,12 +310,51 @@ def parse_outcome(row: dict, where: str) -> tuple[dict | None, list[str]]:
     return (None if problems else out), problems
 
 
+MAX_CONFIG_BYTES = 8 << 20  # a config over 8 MB is not a config (the generated ones are ~5 KB)
+MAX_OUTCOMES_BYTES = 2 << 30  # an outcomes log is read whole: past 2 GB, aggregate it first
+
+
+def shown(path: Any) -> str:
+    """A file name as one printable line (scripts/inputs.py has the same; this file imports no other script)."""
+    text = str(path)
+    try:
+        text = os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        pass
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def read_text(path: Path, limit: int) -> tuple[str | None, list[str]]:
+    """The UTF-8 text of a regular file of at most `limit` bytes, or why not. A FIFO or a device is refused
+    before it is opened (reading one would wait for a writer, or never end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None, ["is a dangling symlink" if os.path.islink(path) else "not found — check the path"]
+    except (OSError, ValueError) as exc:
+        return None, [f"cannot be opened ({getattr(exc, 'strerror', None) or exc}) — check the path"]
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO or device"
+        return None, [f"is {kind}, not a file — name the file"]
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        return None, [f"cannot read it ({exc.strerror or exc}) — check its permissions"]
+    if len(data) > limit:
+        return None, [f"is over {limit >> 20} MB — is it the right file?"]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        guess = " (Latin-1 or Windows-1252?)" if data[exc.start] >= 0x80 else ""
+        return None, [f"cannot read it: not UTF-8 at byte {exc.start}{guess} — the file must be UTF-8 text"]
+
+
 def read_outcomes(path: Path) -> tuple[list[dict], list[str]]:
     """Rows of a CSV (with header) or JSONL outcomes file, or the reason it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [f"cannot read it ({exc}) — check the path; the file must be UTF-8"]
+    text, problems = read_text(path, MAX_OUTCOMES_BYTES)
+    if text is None:
+        return [], problems
     if path.suffix != ".jsonl":
         try:
             return list(csv.DictReader(text.splitlines())), []
@@ -328,6 +369,8 @@ def read_outcomes(path: Path) -> tuple[list[dict], list[str]]:
                 return [], [f"line {n}: not JSON ({exc.msg}) — one object per line"]
             except RecursionError:
                 return [], [f"line {n}: JSON nested too deeply — one flat object per line"]
+            except ValueError as exc:  # an integer of thousands of digits
+                return [], [f"line {n}: not usable JSON ({' '.join(str(exc).split())[:120]}) — one object per line"]
             if not isinstance(row, dict):
                 return [], [f"line {n}: a JSON {type(row).__name__}, not an object"]
             rows.append(row)
@@ -337,14 +380,17 @@ def read_outcomes(path: Path) -> tuple[list[dict], list[str]]:
 def read_yaml(path: Path) -> tuple[Any, list[str]]:
     import yaml
 
+    text, problems = read_text(path, MAX_CONFIG_BYTES)
+    if text is None:
+        if problems[0].startswith("not found"):
+            return None, ["not found — check the path (ftplan scaffold writes it)"]
+        return None, problems
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}, []
-    except FileNotFoundError:
-        return None, ["not found — check the path (ftplan scaffold writes it)"]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"cannot read it ({exc}) — the file must be UTF-8 text"]
+        return yaml.safe_load(text) or {}, []
     except yaml.YAMLError as exc:
         return None, [f"not valid YAML ({' '.join(str(exc).split())})"]
+    except RecursionError:
+        return None, ["not valid YAML (nested too deeply) — a config is a few levels of key: value lines"]
 
 
 def validate_file(kind: str, path: str | Path, profile: str | None = None) -> list[str]:
@@ -357,7 +403,7 @@ def validate_file(kind: str, path: str | Path, profile: str | None = None) -> li
     else:
         data, problems = read_yaml(path)
         problems = problems or validate(kind, data, profile)
-    return [f"{path}: {p}" for p in problems]
+    return [f"{shown(path)}: {p}" for p in problems]
 
 
 def _cli() -> int:
