@@ -24,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from common import UserError, check_device
+from adapters import corrupt_adapter, detail, load_adapter, read_adapter_json
+from common import UserError, check_device, read_bytes, shown
 
 
 def seed_of(cfg: dict) -> int:
@@ -48,23 +49,6 @@ class Cache:
         self.data.update(items)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.writelines(json.dumps({"key": k, "output": v}) + "\n" for k, v in items.items())
-
-
-def corrupt_adapter(folder: Path, exc: BaseException) -> str:
-    detail = " ".join(str(exc).split())[:200]
-    return (f"adapter: {folder} cannot be loaded as a PEFT adapter ({type(exc).__name__}: {detail}) — the folder "
-            "is incomplete or corrupt: retrain (make train) or pass the folder of a complete adapter with --adapter")
-
-
-def read_adapter_json(folder: Path, name: str) -> dict:
-    """One JSON object file of the adapter folder, or a UserError naming the folder and the fix."""
-    try:
-        data = json.loads((folder / name).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise UserError(corrupt_adapter(folder, ValueError(f"{name}: {exc}"))) from None
-    if not isinstance(data, dict):
-        raise UserError(corrupt_adapter(folder, ValueError(f"{name} is a JSON {type(data).__name__}, not an object")))
-    return data
 
 
 class LocalBackend:
@@ -96,7 +80,10 @@ class LocalBackend:
             return "none"
         adapter = sorted(self.adapter.glob("adapter_model.*"))
         if adapter:
-            return hashlib.sha256(adapter[0].read_bytes()).hexdigest()[:16]
+            try:
+                return hashlib.sha256(read_bytes(adapter[0])).hexdigest()[:16]
+            except ValueError as exc:  # a folder or a FIFO where the weights should be
+                raise UserError(corrupt_adapter(self.adapter, exc)) from None
         stamp = [
             (f.name, f.stat().st_size, f.stat().st_mtime_ns)
             for f in sorted(self.adapter.glob("*.safetensors"))
@@ -121,9 +108,9 @@ class LocalBackend:
                 kwargs["device_map"] = {"": self.device}
         try:
             model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-        except (OSError, ValueError, RuntimeError) as exc:  # missing, not JSON, truncated weights, wrong shapes
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:  # missing, not JSON, truncated, wrong shapes
             raise UserError(
-                f"base_model/adapter: cannot load {path} ({exc}) — pass a Hub id or a local "
+                f"base_model/adapter: cannot load {shown(path)} ({detail(exc)}) — pass a Hub id or a local "
                 "folder with --base-model / --adapter"
             ) from None
         return (model if self.qlora else model.to(self.device)).eval()
@@ -139,13 +126,14 @@ class LocalBackend:
             torch.manual_seed(seed_of(self.cfg))
             try:
                 self.tok = AutoTokenizer.from_pretrained(self.tok_src)
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - missing files, bad JSON, a tokenizer.json the library rejects
                 raise UserError(
-                    f"base_model: cannot load the tokenizer of {self.tok_src} ({exc})"
+                    f"base_model: cannot load the tokenizer of {shown(self.tok_src)} ({detail(exc)}) — pass a Hub id "
+                    "or a local model folder with --base-model"
                 ) from None
             if not self.tok.chat_template:
                 raise UserError(
-                    f"base_model: tokenizer of {self.tok_src} has no chat template — use an instruct "
+                    f"base_model: tokenizer of {shown(self.tok_src)} has no chat template — use an instruct "
                     "model or add a chat_template to its tokenizer_config.json"
                 )
             self.tok.padding_side = "left"  # decoder-only models continue from the right edge
@@ -159,17 +147,12 @@ class LocalBackend:
         if "base" not in self.models:
             self.models["base"] = self._from_pretrained(self.cfg["base_model"])
         if which == "tuned":
-            from peft import PeftModel
-
             if not self.adapter or not (self.adapter / "adapter_config.json").exists():
                 raise UserError(
-                    f"adapter: no PEFT adapter in {self.adapter} — train first or pass --adapter DIR"
+                    f"adapter: no PEFT adapter in {shown(self.adapter)} — train first or pass --adapter DIR"
                 )
             # PEFT injects the adapter into the base in place; base answers then run with it disabled
-            try:
-                self.models["tuned"] = PeftModel.from_pretrained(self.models["base"], str(self.adapter)).eval()
-            except Exception as exc:  # noqa: BLE001 - bad JSON, truncated safetensors, missing files, wrong shapes
-                raise UserError(corrupt_adapter(self.adapter, exc)) from None
+            self.models["tuned"] = load_adapter(self.models["base"], self.adapter, str(self.cfg["base_model"])).eval()
             self.models["base"], self.peft = self.models["tuned"], True
 
     def generate(self, which: str, prompts: list[list[dict]]) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
-from common import UserError, load_config, run  # noqa: E402
+from common import UserError, load_config, output_problem, run, shown  # noqa: E402
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -37,43 +37,57 @@ def check(cfg: dict) -> list[str]:
     adapter, out = Path(cfg["adapter"]), Path(cfg["out"])
     problems = []
     if not (adapter / "adapter_config.json").is_file():
-        problems.append(f"adapter: no adapter_config.json in {adapter} — train first (make train), or pass "
+        problems.append(f"adapter: no adapter_config.json in {shown(adapter)} — train first (make train), or pass "
                         "--adapter DIR (a full fine-tune's folder is already standalone: nothing to merge)")
     for name, path in (("adapter", adapter), ("base_model", Path(str(cfg["base_model"])))):
         src, dest = path.resolve(), out.resolve()
         if path.exists() and (dest == src or dest in src.parents or src in dest.parents):
-            problems.append(f"--out: {out} is, holds or lies inside the {name} {path} — choose another folder")
-    if out.exists() and any(out.iterdir()) and not cfg.get("force"):
-        problems.append(f"--out: {out} exists and is not empty — choose a new folder or pass --force")
+            problems.append(f"--out: {shown(out)} is, holds or lies inside the {name} {shown(path)} — choose another "
+                            "folder")
+    where = output_problem(out, folder=True) or output_problem(out.with_name(out.name + ".partial"), folder=True)
+    if where:
+        problems.append(f"--out: {shown(out)}: {where}")
+    elif out.exists() and any(out.iterdir()) and not cfg.get("force"):
+        problems.append(f"--out: {shown(out)} exists and is not empty — choose a new folder or pass --force")
     return problems
 
 
 def main(cfg: dict) -> int:
     problems = check(cfg)
     if cfg["dry_run"]:
-        print(f"merge {cfg['adapter']} into {cfg['base_model']} -> {cfg['out']} (dtype {cfg['dtype']})")
+        print(f"merge {shown(cfg['adapter'])} into {shown(cfg['base_model'])} -> {shown(cfg['out'])} "
+              f"(dtype {cfg['dtype']})")
         for p in problems:
             print(f"  problem  {p}")
         return 0
     if problems:
         raise UserError("\n".join(problems))
     import torch
-    from peft import PeftModel
+    from adapters import detail, load_adapter
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    adapter, out = Path(cfg["adapter"]), Path(cfg["out"])
-    base_config = AutoConfig.from_pretrained(cfg["base_model"])
+    adapter, out, base = Path(cfg["adapter"]), Path(cfg["out"]), str(cfg["base_model"])
+    try:
+        base_config = AutoConfig.from_pretrained(base)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    except Exception as exc:  # noqa: BLE001 - missing, not a model folder, corrupt weights, no network
+        raise UserError(f"base_model: cannot load {shown(base)} ({detail(exc)}) — pass a Hub id or a local model "
+                        "folder with --base-model") from None
     dtype = cfg["dtype"]
     if dtype == "auto":
         own = getattr(base_config, "dtype", None) or getattr(base_config, "torch_dtype", None)
         dtype = str(own).replace("torch.", "") if own else "float32"
-    model = AutoModelForCausalLM.from_pretrained(cfg["base_model"], dtype=torch.float32)
-    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        dtype = dtype if isinstance(getattr(torch, dtype, None), torch.dtype) else "float32"
+    merged = load_adapter(model, adapter, base).merge_and_unload()
     merged = merged.to(getattr(torch, dtype))
-    has_tok = (adapter / "tokenizer_config.json").exists()
-    tokenizer = AutoTokenizer.from_pretrained(str(adapter if has_tok else cfg["base_model"]))
+    tok_src = str(adapter if (adapter / "tokenizer_config.json").exists() else base)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tok_src)
+    except Exception as exc:  # noqa: BLE001 - missing files, bad JSON, a tokenizer.json the library rejects
+        raise UserError(f"tokenizer: cannot load {shown(tok_src)} ({detail(exc)}) — retrain, or pass the base "
+                        "model's folder with --base-model") from None
     if not tokenizer.chat_template:
-        raise UserError(f"tokenizer of {adapter if has_tok else cfg['base_model']} has no chat template")
+        raise UserError(f"tokenizer of {shown(tok_src)} has no chat template")
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     merged.save_pretrained(staging, safe_serialization=True)
@@ -81,12 +95,12 @@ def main(cfg: dict) -> int:
     weights = sorted((adapter).glob("adapter_model.*"))
     meta = {"base_model": str(cfg["base_model"]), "adapter": str(adapter), "dtype": dtype,
             "adapter_sha256": hashlib.sha256(weights[0].read_bytes()).hexdigest() if weights else None,
-            "tokenizer_from": str(adapter if has_tok else cfg["base_model"])}
+            "tokenizer_from": tok_src}
     (staging / "merge_metadata.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
-    print(f"merged {adapter} into {cfg['base_model']} -> {out} ({dtype})")
+    print(f"merged {shown(adapter)} into {shown(base)} -> {shown(out)} ({dtype})")
     return 0
 
 

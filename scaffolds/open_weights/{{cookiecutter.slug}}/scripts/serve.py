@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
-from common import UserError, check_device, load_config, run  # noqa: E402
+from common import UserError, check_device, load_config, run, shown  # noqa: E402
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM accepts for --max-lora-rank
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -41,12 +41,11 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 
 def adapter_rank(adapter: Path) -> int | None:
     """The LoRA rank the adapter was trained with (adapter_config.json `r`); None for a full fine-tune."""
-    path = adapter / "adapter_config.json"
-    if not path.is_file():
+    from adapters import lora_ranks, read_adapter_json
+
+    if not (adapter / "adapter_config.json").is_file():
         return None
-    config = json.loads(path.read_text(encoding="utf-8"))
-    ranks = [int(config.get("r") or 0), *map(int, (config.get("rank_pattern") or {}).values())]
-    return max(ranks)
+    return max(lora_ranks(adapter, read_adapter_json(adapter, "adapter_config.json")))
 
 
 def vllm_command(cfg: dict) -> list[str]:
@@ -163,14 +162,14 @@ def main(cfg: dict) -> int:
     backend = choose_backend(cfg)
     adapter = Path(cfg["adapter"])
     if cfg["dry_run"]:
-        print(f"base model: {cfg['base_model']}; adapter: {adapter} "
+        print(f"base model: {shown(cfg['base_model'])}; adapter: {shown(adapter)} "
               f"({'found' if adapter.is_dir() else 'missing — train first (make train)'})")
         if adapter.is_dir():
             print("vllm: " + " ".join(vllm_command(cfg)))
         print(f"backend here: {backend}")
         return 0
     if not adapter.is_dir():
-        raise UserError(f"adapter: {adapter} does not exist — train first (make train), or pass --adapter")
+        raise UserError(f"adapter: {shown(adapter)} is not a folder — train first (make train), or pass --adapter")
     if backend == "vllm":
         command = vllm_command(cfg)
         if not shutil.which("vllm"):
@@ -178,7 +177,11 @@ def main(cfg: dict) -> int:
         print(" ".join(command), flush=True)
         os.execvp(command[0], command)
     models = Models(cfg)
-    server = ThreadingHTTPServer((cfg["host"], cfg["port"]), make_handler(models, cfg["max_new_tokens"]))
+    try:
+        server = ThreadingHTTPServer((cfg["host"], cfg["port"]), make_handler(models, cfg["max_new_tokens"]))
+    except OSError as exc:  # the port is taken, the host is not this machine's
+        raise UserError(f"--host {shown(cfg['host'])} --port {cfg['port']}: cannot listen there "
+                        f"({exc.strerror or exc}) — pick a free port (--port 0: any) or another --host") from None
     host, port = server.server_address[:2]
     names = ", ".join(models.names)
     print(f"serving on http://{host}:{port}/v1 (models: {names}); Ctrl-C stops it", flush=True)
@@ -207,6 +210,8 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     cfg = load_config("eval", args.config, args.profile)
     cfg.update({k: v for k, v in vars(args).items() if v is not None and k not in ("config", "profile")})
+    if not 0 <= args.port <= 65535:
+        ap.error(f"--port {args.port}: a port is 0-65535 (0: any free port)")
     if not args.dry_run:
         check_device(cfg.get("device"))
     cfg["max_new_tokens"] = int((cfg.get("generation") or {}).get("max_new_tokens", 256))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -167,7 +168,7 @@ def tiny_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import make_tiny_model
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("tiny")
@@ -175,13 +176,37 @@ def tiny_adapter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(out / "model"),
                            LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
     model.save_pretrained(out / "adapter")
+    # the same LoRA on a model of another width: tensors of the same names and the wrong shapes
+    other = LlamaForCausalLM(LlamaConfig(vocab_size=model.config.vocab_size, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2))
+    get_peft_model(other, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM")).save_pretrained(
+        out / "other_adapter")
     lines = (out / "heldout.jsonl").read_text().splitlines()[:2]
     (out / "heldout.jsonl").write_text("\n".join(lines) + "\n")
     return out
 
 
-def corrupt(folder: Path, how: str) -> None:
-    if how == "config_not_json":
+def corrupt(folder: Path, how: str, other: Path | None = None) -> None:
+    """Break the adapter in `folder` in one way; `other`: an adapter of a model of another width."""
+    from safetensors.torch import load_file, save_file
+
+    weights = folder / "adapter_model.safetensors"
+    config = folder / "adapter_config.json"
+    if how == "r_mismatch":  # the config says r=8, the tensors were trained with r=4
+        config.write_text(json.dumps({**json.loads(config.read_text()), "r": 8}))
+    elif how == "another_base":
+        shutil.copyfile(other / "adapter_model.safetensors", weights)
+    elif how == "transposed":
+        tensors = load_file(weights)
+        first = sorted(tensors)[0]
+        save_file({**tensors, first: tensors[first].T.contiguous()}, weights)
+    elif how == "foreign_keys":  # readable weights of modules this base does not have: PEFT would only warn
+        save_file({k.replace(".layers.", ".blocks."): v for k, v in load_file(weights).items()}, weights)
+    elif how == "no_tensors":
+        save_file({}, weights)
+    elif how == "unknown_modules":
+        config.write_text(json.dumps({**json.loads(config.read_text()), "target_modules": ["c_attn"]}))
+    elif how == "config_not_json":
         (folder / "adapter_config.json").write_text("{not json")
     elif how == "truncated_weights":
         weights = folder / "adapter_model.safetensors"
@@ -192,13 +217,18 @@ def corrupt(folder: Path, how: str) -> None:
         (folder / "adapter_config.json").write_text("[]")
 
 
-@pytest.mark.parametrize("how", ["config_not_json", "truncated_weights", "missing_weights", "config_a_list"])
-def test_corrupt_adapter_is_one_line_naming_the_folder(tiny_adapter: Path, tmp_path: Path, how: str) -> None:
-    import shutil
+CORRUPT = ["config_not_json", "truncated_weights", "missing_weights", "config_a_list"]
+MISFITS = ["r_mismatch", "another_base", "transposed", "foreign_keys", "no_tensors", "unknown_modules"]
 
+
+def broken_adapter(tiny_adapter: Path, tmp_path: Path, how: str) -> Path:
     adapter = tmp_path / "adapter"
     shutil.copytree(tiny_adapter / "adapter", adapter)
-    corrupt(adapter, how)
+    corrupt(adapter, how, tiny_adapter / "other_adapter")
+    return adapter
+
+
+def eval_config(tiny_adapter: Path, adapter: Path, tmp_path: Path) -> Path:
     config = {
         "base_model": str(tiny_adapter / "model"),
         "adapter": str(adapter),
@@ -214,8 +244,94 @@ def test_corrupt_adapter_is_one_line_naming_the_folder(tiny_adapter: Path, tmp_p
         "device": "cpu",
     }
     (tmp_path / "eval.yaml").write_text(json.dumps(config))
-    proc = script("evaluate.py", "--config", str(tmp_path / "eval.yaml"))
+    return tmp_path / "eval.yaml"
+
+
+@pytest.mark.parametrize("how", [*CORRUPT, "foreign_keys"])
+def test_corrupt_adapter_is_one_line_naming_the_folder(tiny_adapter: Path, tmp_path: Path, how: str) -> None:
+    adapter = broken_adapter(tiny_adapter, tmp_path, how)
+    proc = script("evaluate.py", "--config", str(eval_config(tiny_adapter, adapter, tmp_path)))
     one_error_line(proc, "adapter", str(adapter), "--adapter")
+
+
+@pytest.mark.parametrize("how", MISFITS + CORRUPT)
+def test_every_adapter_loader_names_the_folder_and_the_fix(tiny_adapter: Path, tmp_path: Path, how: str) -> None:
+    """evaluate and serve (LocalBackend) and merge load through generation.load_adapter: tensors of the wrong shape
+    (another r, another base, transposed), weights of other modules (PEFT alone would only warn and score the base)
+    and a corrupt folder are each one UserError line naming the folder; merge writes nothing."""
+    import merge
+    from common import UserError
+    from generation import LocalBackend
+
+    adapter = broken_adapter(tiny_adapter, tmp_path, how)
+    cfg = {"base_model": str(tiny_adapter / "model"), "adapter": str(adapter), "device": "cpu",
+           "max_new_tokens": 2, "statistics": {"seed": 0}}
+    errors = []
+    for load in (lambda: LocalBackend(cfg).load("tuned"),
+                 lambda: merge.main({**cfg, "out": str(tmp_path / "merged"), "dtype": "auto", "dry_run": False,
+                                     "force": False})):
+        with pytest.raises(UserError) as err:
+            load()
+        errors.append(str(err.value))
+    for line in errors:
+        assert "\n" not in line and f"adapter: {adapter}" in line and "--adapter" in line, line
+        if how in MISFITS:
+            assert "does not fit base_model" in line and "--base-model" in line, line
+    assert not (tmp_path / "merged").exists() and not (tmp_path / "merged.partial").exists()
+
+
+def test_the_untouched_adapter_loads(tiny_adapter: Path) -> None:
+    """The checks of load_adapter pass a sound adapter (its LoRA weights are all in the file)."""
+    from generation import LocalBackend
+
+    backend = LocalBackend({"base_model": str(tiny_adapter / "model"), "adapter": str(tiny_adapter / "adapter"),
+                            "device": "cpu", "max_new_tokens": 2, "statistics": {"seed": 0}})
+    backend.load("tuned")
+    assert backend.peft
+
+
+@pytest.mark.parametrize(("name", "how"), [("merge.py", "another_base"), ("serve.py", "r_mismatch")])
+def test_merge_and_serve_exit_with_one_line_on_a_misfit_adapter(tiny_adapter: Path, tmp_path: Path, name: str,
+                                                                how: str) -> None:
+    adapter = broken_adapter(tiny_adapter, tmp_path, how)
+    cfg = eval_config(tiny_adapter, adapter, tmp_path)
+    extra = ["--out", str(tmp_path / "merged")] if name == "merge.py" else ["--port", "0", "--backend", "local"]
+    one_error_line(script(name, "--config", str(cfg), *extra), f"adapter: {adapter}", "does not fit base_model",
+                   "--base-model")
+
+
+def test_adapter_loaders_on_fuzzed_adapter_configs(tiny_adapter: Path, tmp_path: Path) -> None:
+    """A hand-edited adapter_config.json with any value at any key (NaN, 10**30, text, a list): the loader that
+    evaluate, serve and merge share either loads it or raises one UserError line naming the folder."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    from adapters import load_adapter
+    from common import UserError
+    from transformers import AutoModelForCausalLM
+
+    values = st.one_of(st.integers(-(10**30), 10**30), st.floats(), st.text(max_size=12), st.none(), st.booleans(),
+                       st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(),
+                                                                            max_size=2))
+
+    adapter = tmp_path / "adapter"
+    shutil.copytree(tiny_adapter / "adapter", adapter)
+    valid = json.loads((adapter / "adapter_config.json").read_text())
+    weights = (adapter / "adapter_model.safetensors").read_bytes()
+
+    @hypothesis.settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                         suppress_health_check=list(hypothesis.HealthCheck))
+    @hypothesis.given(key=st.sampled_from(sorted(valid) + ["r", "lora_alpha", "target_modules", "rank_pattern"]),
+                      value=values)
+    def check(key: str, value: object) -> None:
+        (adapter / "adapter_config.json").write_text(json.dumps({**valid, key: value}))
+        base = AutoModelForCausalLM.from_pretrained(tiny_adapter / "model")
+        try:
+            load_adapter(base, adapter, str(tiny_adapter / "model"))
+        except UserError as err:
+            assert "\n" not in str(err) and f"adapter: {adapter}" in str(err), str(err)
+        assert (adapter / "adapter_model.safetensors").read_bytes() == weights
+
+    check()
 
 
 # ---------------------------------------------------------------- 5. a 50 MB single line
