@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
 import schemas  # noqa: E402
-from common import UserError, load_config, refuse_overwrite, report_dry_run, run  # noqa: E402
+from common import UserError, check_output, load_config, refuse_overwrite, report_dry_run, run, shown  # noqa: E402
 
 Z_95 = 1.959964  # two-sided 95% normal quantile
 P95 = 0.95  # the latency guardrail is on the 95th percentile (nearest-rank)
@@ -42,11 +42,12 @@ def load_outcomes(path: Path) -> dict[str, list[dict]]:
         if parsed is not None:
             arms[parsed.pop("variant")].append(parsed)
     if problems:
-        more = f"\n{path}: ... and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
-        raise UserError("\n".join(f"{path}: {p}" for p in problems[:MAX_PROBLEMS]) + more)
+        name = shown(path)
+        more = f"\n{name}: ... and {len(problems) - MAX_PROBLEMS} more" if len(problems) > MAX_PROBLEMS else ""
+        raise UserError("\n".join(f"{name}: {shown(p)}" for p in problems[:MAX_PROBLEMS]) + more)
     empty = [a for a, r in arms.items() if not r]
     if empty:
-        raise UserError(f"{path}: no rows for {empty} — log both arms")
+        raise UserError(f"{shown(path)}: no rows for {empty} — log both arms")
     return arms
 
 
@@ -202,7 +203,7 @@ def main(outcomes: Path, cfg: dict[str, Any], report: Path | None) -> int:
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result, indent=2), encoding="utf-8")
-        print(f"wrote {report}")
+        print(f"wrote {shown(report)}")
     return result["exit_code"]
 
 
@@ -215,10 +216,11 @@ def cli(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cfg = load_config("rollout", args.config)
     refuse_overwrite(args.report, [args.outcomes, args.config], "--report")
+    check_output(args.report, "--report")
     if args.dry_run:
         if args.outcomes.is_file():
             load_outcomes(args.outcomes)
-        return report_dry_run(f"{args.config}", {"outcomes": str(args.outcomes)})
+        return report_dry_run(shown(args.config), {"outcomes": str(args.outcomes)})
     return main(args.outcomes, cfg, args.report)
 
 

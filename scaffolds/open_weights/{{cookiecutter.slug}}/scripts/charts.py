@@ -30,6 +30,12 @@ def _pyplot() -> Any:
     return plt
 
 
+def _plain(text: Any) -> str:
+    """Text from the data (a file name, a label) as matplotlib shows it literally: a `$` pair would be read as
+    mathematics, and some such text (`$\\x$`) makes saving the figure fail."""
+    return str(text).replace("$", r"\$")
+
+
 def _save(plt: Any, fig: Any, path: Path) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -49,7 +55,7 @@ def token_lengths(lengths: dict[str, list[int]], max_length: int | None, path: P
     bins = list(range(lo, hi + step + 1, step))
     for (name, values), colour in zip(lengths.items(), (NEUTRAL, "#E69F00", "#CC79A7"), strict=False):
         if len(values):
-            ax.hist(values, bins=bins, alpha=0.6, color=colour, label=f"{Path(name).name} ({len(values):,})")
+            ax.hist(values, bins=bins, alpha=0.6, color=colour, label=f"{_plain(Path(name).name)} ({len(values):,})")
     if max_length:
         ax.axvline(max_length, color=BAD, linestyle="--", linewidth=2)
         ax.annotate(f"max_length {max_length}", (max_length, 1), xycoords=("data", "axes fraction"),
@@ -92,14 +98,14 @@ def eval_deltas(report: dict[str, Any], path: Path) -> str:
         ax.errorbar(m["delta"], i, xerr=[[m["delta"] - lo], [hi - m["delta"]]], fmt="o", color=colour,
                     capsize=4)
     ax.axvline(0, color="#555", linewidth=1)
-    ax.set_yticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), [_plain(n) for n in names])
     ax.invert_yaxis()
     ax.set_xlabel(f"tuned − base, with the {level} paired interval")
     ax.set_title("Better than the base model?" if not report.get("baseline_only") else "Few-shot − zero-shot")
     if matrix:
         f1 = _per_class_f1(matrix)
         bx = axes[0][1]
-        bx.barh(list(f1), list(f1.values()), color=NEUTRAL)
+        bx.barh([_plain(k) for k in f1], list(f1.values()), color=NEUTRAL)
         bx.set_xlim(0, 1)
         bx.invert_yaxis()
         bx.set_xlabel("F1 of the tuned model")
@@ -133,8 +139,23 @@ def cli(argv: list[str] | None = None) -> int:
     if len(args) != 1 or args[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if args and args[0] in ("-h", "--help") else 2
+    from common import UserError, check_output, read_text, shown
+
     report = Path(args[0])
-    print(eval_deltas(json.loads(report.read_text(encoding="utf-8")), report.with_suffix(".png")))
+    try:
+        data = json.loads(read_text(report, 256 << 20))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{shown(report)}: not JSON ({exc.msg}) — pass a report of scripts/evaluate.py") from None
+    except ValueError as exc:  # not a file, not UTF-8, an integer of thousands of digits
+        raise UserError(str(exc)) from None
+    except RecursionError:
+        raise UserError(f"{shown(report)}: JSON nested too deeply — pass a report of scripts/evaluate.py") from None
+    check_output(report.with_suffix(".png"), "the chart")
+    try:
+        print(eval_deltas(data, report.with_suffix(".png")))
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError, StopIteration) as exc:
+        raise UserError(f"{shown(report)}: not a report of scripts/evaluate.py ({type(exc).__name__}: "
+                        f"{shown(str(exc)[:80])}) — pass reports/eval_report.json or baseline_report.json") from None
     return 0
 
 

@@ -36,12 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules b
 from common import (  # noqa: E402
     UserError,
     check_device,
+    check_output,
     load_config,
     load_examples,
     quiet_libraries,
     refuse_overwrite,
     report_dry_run,
     run,
+    shown,
 )
 
 DEFAULT_MAX_NEW_TOKENS, DEFAULT_BATCH_SIZE = 32, 16
@@ -155,7 +157,7 @@ def dry_run(cfg: dict, metrics: dict[str, Any]) -> int:
     status = report_dry_run("the evaluation config", named)
     if not cfg.get("endpoint") and not cfg.get("baseline_only") and cfg.get("adapter") \
             and not Path(cfg["adapter"]).is_dir():
-        print(f"  missing  adapter: {cfg['adapter']} — train first (make train)")
+        print(f"  missing  adapter: {shown(cfg['adapter'])} — train first (make train)")
     return status
 
 
@@ -295,6 +297,7 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
     if not args.dry_run:  # a dry run checks the config on any machine
         check_device(cfg.get("device"))
     inputs = [cfg.get("heldout"), cfg.get("probe"), args.config]
+    check_output(cfg.get("output_dir"), "output_dir", folder=True)
     refuse_overwrite(cfg.get("output_dir"), inputs, "output_dir")
     for name in ("eval_report.json", "eval_report.md", "baseline_report.json", "baseline_report.md",
                  "generations.jsonl"):
@@ -304,7 +307,7 @@ def parse_args(argv: list[str] | None = None) -> dict[str, Any]:
 
     cfg["labels"], cfg["_labels_source"], cfg["_labels_problem"] = resolve_labels(cfg.get("labels"), cfg["heldout"])
     if cfg["_labels_problem"] and not args.dry_run:
-        raise UserError(f"{args.config}: {cfg['_labels_problem']}")
+        raise UserError(f"{shown(args.config)}: {cfg['_labels_problem']}")
     return cfg
 
 

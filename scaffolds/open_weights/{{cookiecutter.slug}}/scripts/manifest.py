@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from inputs import file_problem, read_text, shown
+
+MAX_MANIFEST_BYTES = 64 << 20  # manifests and reports: the manifest lists at most 10,000 skipped rows, a few MB
 LABELS_FIX = ("run `make data RAW=your_file` (it writes the label set to data/manifest.json) or list the labels "
               "in configs/eval.yaml `labels:`")
 
@@ -27,8 +30,8 @@ def manifest_path(heldout: str | Path) -> Path:
 def read_manifest(heldout: str | Path) -> dict[str, Any] | None:
     """The manifest beside the held-out file, or None when there is none (or it is not a JSON object)."""
     try:
-        data = json.loads(manifest_path(heldout).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = json.loads(read_text(manifest_path(heldout), MAX_MANIFEST_BYTES))
+    except (ValueError, RecursionError):  # missing, not a file, not UTF-8, not JSON
         return None
     return data if isinstance(data, dict) else None
 
@@ -48,11 +51,12 @@ def resolve_labels(labels: Any, heldout: str | Path) -> tuple[list[str] | None, 
     where = manifest_path(heldout)
     manifest = read_manifest(heldout)
     if manifest is None:
-        return None, str(where), f"labels: auto reads the label set from {where}, which is missing — {LABELS_FIX}"
+        return None, str(where), (f"labels: auto reads the label set from {shown(where)}, which is missing — "
+                                  f"{LABELS_FIX}")
     found = (manifest.get("labels") or {}).get("set") if isinstance(manifest.get("labels"), dict) else None
     if not isinstance(found, list) or not found:
-        return None, str(where), (f"labels: auto but {where} has no label set (configs/data.yaml `labels: null`?) "
-                                  f"— {LABELS_FIX}")
+        return None, str(where), (f"labels: auto but {shown(where)} has no label set (configs/data.yaml "
+                                  f"`labels: null`?) — {LABELS_FIX}")
     return [str(x) for x in found], str(where), None
 
 
@@ -65,8 +69,8 @@ def frozen_hashes(heldout: str | Path, baseline_report: str | Path | None) -> di
         out["manifest"] = entry["sha256"]
     if baseline_report:
         try:
-            recorded = json.loads(Path(baseline_report).read_text(encoding="utf-8")).get("heldout_sha256")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            recorded = json.loads(read_text(baseline_report, MAX_MANIFEST_BYTES)).get("heldout_sha256")
+        except (ValueError, RecursionError, AttributeError):  # missing, not a file, not JSON, not an object
             recorded = None
         if isinstance(recorded, str):
             out["baseline"] = recorded
@@ -75,20 +79,20 @@ def frozen_hashes(heldout: str | Path, baseline_report: str | Path | None) -> di
 
 def heldout_changed(heldout: str | Path, baseline_report: str | Path | None = None) -> list[str]:
     """One line per record whose held-out sha256 differs from the file's now; [] when all agree."""
-    if not Path(heldout).is_file():
+    if file_problem(heldout):
         return []
     now, problems = sha256_file(heldout), []
     for source, sha in frozen_hashes(heldout, baseline_report).items():
         if sha == now:
             continue
         if source == "baseline":
-            problems.append(f"heldout: {heldout} changed since the baseline was measured (sha256 {sha[:12]} in "
-                            f"{baseline_report}, {now[:12]} now) — restore the file, or re-run `make baseline` "
-                            "to measure the base model on this held-out set")
+            problems.append(f"heldout: {shown(heldout)} changed since the baseline was measured (sha256 {sha[:12]} "
+                            f"in {shown(baseline_report)}, {now[:12]} now) — restore the file, or re-run "
+                            "`make baseline` to measure the base model on this held-out set")
         else:
-            problems.append(f"heldout: {heldout} changed since `make data` froze it (sha256 {sha[:12]} in "
-                            f"{manifest_path(heldout)}, {now[:12]} now) — restore the file, or re-run `make data` "
-                            "and then `make baseline`")
+            problems.append(f"heldout: {shown(heldout)} changed since `make data` froze it (sha256 {sha[:12]} "
+                            f"in {shown(manifest_path(heldout))}, {now[:12]} now) — restore the file, or re-run "
+                            "`make data` and then `make baseline`")
     return problems
 
 
@@ -97,7 +101,7 @@ def _cli() -> int:
         print("usage: python scripts/manifest.py HELDOUT.jsonl [BASELINE_REPORT.json]", file=sys.stderr)
         return 2
     found = heldout_changed(*sys.argv[1:])
-    print("\n".join(found) or f"{sys.argv[1]}: unchanged")
+    print("\n".join(found) or f"{shown(sys.argv[1])}: unchanged")
     return 1 if found else 0
 
 

@@ -31,7 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
-from common import UserError, run  # noqa: E402
+from common import UserError, check_output, read_text, run, shown  # noqa: E402
+from inputs import MAX_CONFIG_BYTES  # noqa: E402
 from schemas import F, check_keys, read_yaml  # noqa: E402
 
 SPLITS = ("train", "validation", "heldout")
@@ -81,13 +82,13 @@ def load_settings(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
                 and abs(sum(fractions.values()) - 1) > 1e-6:
             problems.append(f"split: the fractions add up to {sum(fractions.values()):g} — make them add up to 1")
     if problems:
-        raise UserError("\n".join(f"{path}: {p}" for p in problems))
+        raise UserError("\n".join(f"{shown(path)}: {p}" for p in problems))
     return DEFAULTS | data | {k: v for k, v in overrides.items() if v is not None}
 
 
 def convert(sources: list[str], cfg: dict[str, Any]) -> tuple[list[dict], list[str], list[dict]]:
     """Every record of `sources` as {example, label, time, where}; the malformed ones as `where: why`."""
-    from data_format import check_schema
+    from data_format import _has_lone_surrogate, check_schema
     from raw_formats import Invalid, is_hub_name, read_records, sha256_of, time_key, to_chat
 
     rows, problems, info = [], [], []
@@ -112,6 +113,9 @@ def convert(sources: list[str], cfg: dict[str, Any]) -> tuple[list[dict], list[s
                     check_schema(example, 0, found)
                     if any(f[1] == "error" for f in found):
                         raise ValueError("; ".join(f[3] for f in found if f[1] == "error"))
+                    if _has_lone_surrogate(example):  # a JSON \ud800 escape alone: no UTF-8 file can hold it
+                        raise ValueError("a \\uD800-\\uDFFF escape without its pair is not a character: fix or "
+                                         "drop the text")
                     when = time_key(record[cfg["time_field"]], cfg["time_field"]) if cfg["time_field"] else None
                     rows.append({"example": example, "label": label, "time": when, "where": where})
                 except ValueError as exc:
@@ -119,7 +123,7 @@ def convert(sources: list[str], cfg: dict[str, Any]) -> tuple[list[dict], list[s
         except ValueError as exc:  # the whole input cannot be read
             raise UserError(str(exc)) from None
         if count == 0:
-            problems.append(f"{source}: no rows — is it the right file?")
+            problems.append(f"{shown(source)}: no rows — is it the right file?")
         info.append({"path": source, "sha256": None if is_hub_name(source) else sha256_of(Path(source)),
                      "rows": count, "examples": len(rows) - first})
     return rows, problems, info
@@ -137,31 +141,32 @@ def report_invalid(problems: list[str], what: str, skip: bool) -> None:
 
 def guard_outputs(out: Path, inputs: list[str], heldout_sha: str, force: bool) -> None:
     """Refuse to write over an input (same path or hard link) or to replace a frozen held-out set."""
+    check_output(out, "--out", folder=True)
     problems = []
     stats = {(s.st_dev, s.st_ino): p for p in inputs if Path(p).exists() for s in [os.stat(p)]}
     for name in [f"{s}.jsonl" for s in SPLITS] + ["manifest.json"]:
         target = out / name
         same = stats.get((target.stat().st_dev, target.stat().st_ino)) if target.exists() else None
         if same:
-            problems.append(f"--out {out}: would overwrite the input {same} ({target}) — inputs are never "
-                            "modified; use another --out")
+            problems.append(f"--out {shown(out)}: would overwrite the input {shown(same)} ({shown(target)}) — inputs "
+                            "are never modified; use another --out")
     for p in inputs:
         if Path(p).is_dir() and (out.resolve() == Path(p).resolve() or Path(p).resolve() in out.resolve().parents):
-            problems.append(f"--out {out}: is inside the input dataset folder {p} — use another --out")
+            problems.append(f"--out {shown(out)}: is inside the input dataset folder {shown(p)} — use another --out")
     held = out / "heldout.jsonl"
     if held.is_file() and not force:
         old = hashlib.sha256(held.read_bytes()).hexdigest()
         try:
-            frozen = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["files"]["heldout.jsonl"]["sha256"]
-        except (OSError, ValueError, KeyError, TypeError):
+            frozen = json.loads(read_text(out / "manifest.json", MAX_CONFIG_BYTES))["files"]["heldout.jsonl"]["sha256"]
+        except (ValueError, KeyError, TypeError, RecursionError):  # no manifest, or not one prepare_data wrote
             frozen = None
         if old != heldout_sha:
             edited = f"; it was also edited since {out / 'manifest.json'} recorded {frozen[:12]}" \
                 if frozen and frozen != old else ""
-            problems.append(f"{held}: exists (sha256 {old[:12]}) and this run would replace it with a different "
+            problems.append(f"{shown(held)}: exists (sha256 {old[:12]}) and this run would replace it with a different "
                             f"held-out set (sha256 {heldout_sha[:12]}){edited} — the held-out set is frozen once the "
                             "baseline is measured: pass --force to replace it (then re-run make baseline), or "
-                            "--heldout " + str(held) + " --out ANOTHER_FOLDER to keep it")
+                            "--heldout " + shown(held) + " --out ANOTHER_FOLDER to keep it")
     if problems:
         raise UserError("\n".join(problems))
 
@@ -200,8 +205,8 @@ def main(cfg: dict[str, Any]) -> int:
     warnings = []
     _, held_exact, held_near = drop_duplicates(held_rows, cfg["near_duplicate_threshold"], True)
     if held_exact or held_near:
-        warnings.append(f"--heldout {cfg['heldout']} has {held_exact} exact and {held_near} near duplicate rows; "
-                        "kept as given (it is your evaluation set): remove the copies there if unintended")
+        warnings.append(f"--heldout {shown(cfg['heldout'])} has {held_exact} exact and {held_near} near duplicate "
+                        "rows; kept as given (it is your evaluation set): remove the copies there if unintended")
     fractions = dict(cfg["split"])
     if cfg["heldout"]:
         fractions.pop("heldout")
@@ -256,7 +261,9 @@ def main(cfg: dict[str, Any]) -> int:
         print(f"dry run: nothing written (would write {names})")
         return 0
     out.mkdir(parents=True, exist_ok=True)
-    blobs["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    # backslashreplace: a file name that is not UTF-8 is recorded as its JSON escapes, never a crash
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    blobs["manifest.json"] = text.encode("utf-8", "backslashreplace")
     for name, blob in blobs.items():  # each file replaced whole: a crash never leaves half a file
         tmp = out / f".{name}.tmp"
         tmp.write_bytes(blob)

@@ -23,7 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
-from common import UserError, run  # noqa: E402
+from common import UserError, read_text, run, shown  # noqa: E402
+from inputs import MAX_CONFIG_BYTES  # noqa: E402
 
 SUFFIXES = (".txt", ".md", ".markdown", ".rst")
 DEFAULTS: dict[str, Any] = {
@@ -31,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "prompt": "Answer using these excerpts of our documents where they help.\n\n{chunks}",
 }
 KEYS = {k: type(v) for k, v in DEFAULTS.items()}
+MAX_DOCUMENT_BYTES = 64 << 20  # one document is read whole: past 64 MB it is an export to split, not a document
 TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's default token pattern: words of two or more characters
 
 
@@ -44,28 +46,43 @@ def tokens(text: str) -> list[str]:
     return TOKEN.findall(text.lower())
 
 
-def settings(path: str | Path | None) -> dict[str, Any]:
-    """configs/rag.yaml over the defaults; an unknown key or a wrong type is an error naming it."""
+def read_config(path: str | Path) -> Any:
+    """A YAML file's data, or a UserError naming the file (not a file, too big, not UTF-8, not YAML)."""
     import yaml
 
+    try:
+        return yaml.safe_load(read_text(path, MAX_CONFIG_BYTES)) or {}
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())
+        raise UserError(f"{shown(path)}: not valid YAML ({shown(why)})") from None
+
+
+def settings(path: str | Path | None) -> dict[str, Any]:
+    """configs/rag.yaml over the defaults; an unknown key, a wrong type or a value out of range names the key."""
     cfg = dict(DEFAULTS)
-    if not path or not Path(path).is_file():
+    if not path or not Path(path).exists():
         return cfg
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = read_config(path)
+    name = shown(path)
     if not isinstance(data, dict):
-        raise UserError(f"{path}: expected key: value lines")
+        raise UserError(f"{name}: expected key: value lines")
     for key, value in data.items():
         if key not in KEYS:
-            raise UserError(f"{path}: {key}: is not a key — valid keys: {', '.join(KEYS)}")
+            raise UserError(f"{name}: {shown(key)}: is not a key — valid keys: {', '.join(KEYS)}")
         want = KEYS[key]
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (isinstance(value, want) and not isinstance(value, bool) or want is float and number):
-            raise UserError(f"{path}: {key}: {value!r} is not {'a number' if want is float else want.__name__}")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not (isinstance(value, want) and not isinstance(value, (bool, float)) or want is float and number):
+            raise UserError(f"{name}: {key}: {shown(repr(value))[:80]} is not "
+                            f"{'a finite number' if want is float else want.__name__}")
         cfg[key] = value
     if cfg["retriever"] not in ("auto", "bm25s", "builtin"):
-        raise UserError(f"{path}: retriever: {cfg['retriever']!r} — use auto, bm25s or builtin")
+        raise UserError(f"{name}: retriever: {shown(repr(cfg['retriever']))[:80]} — use auto, bm25s or builtin")
     if cfg["chunk_words"] < 1 or not 0 <= cfg["overlap_words"] < cfg["chunk_words"] or cfg["top_k"] < 1:
-        raise UserError(f"{path}: need chunk_words >= 1, 0 <= overlap_words < chunk_words and top_k >= 1")
+        raise UserError(f"{name}: need chunk_words >= 1, 0 <= overlap_words < chunk_words and top_k >= 1")
+    if cfg["k1"] < 0 or not 0 <= cfg["b"] <= 1:
+        raise UserError(f"{name}: need k1 >= 0 and 0 <= b <= 1 (BM25's usual values: k1 1.2-2.0, b 0.75)")
     return cfg
 
 
@@ -73,17 +90,23 @@ def load_chunks(folder: str | Path, words: int, overlap: int) -> list[Chunk]:
     """Every text/Markdown file under the folder, cut into windows of `words` words overlapping by `overlap`."""
     root = Path(folder)
     if not root.is_dir():
-        raise UserError(f"documents: {folder} is not a folder — point configs/data.yaml `documents:` at your "
+        raise UserError(f"documents: {shown(folder)} is not a folder — point configs/data.yaml `documents:` at your "
                         "folder of .txt/.md files, or set it to null")
     chunks = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES):
-        text = path.read_text(encoding="utf-8", errors="replace").split()
+    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file()):
+        try:  # undecodable bytes become U+FFFD: a document is searched, not parsed
+            text = read_text(path, MAX_DOCUMENT_BYTES, "utf-8").split()
+        except ValueError as exc:
+            if "not UTF-8" not in str(exc):
+                raise UserError(f"documents: {exc} (split a long document into several files)") from None
+            text = path.read_bytes().decode("utf-8", "replace").split()
+        source = shown(path.relative_to(root).as_posix())  # a name that is not UTF-8 could reach no tokenizer
         for start in range(0, max(len(text) - overlap, 1), words - overlap):
             piece = " ".join(text[start:start + words])
-            if piece:
-                chunks.append(Chunk(path.relative_to(root).as_posix(), piece))
+            if tokens(piece):  # a chunk without a word of two letters can never be retrieved (and BM25 divides by 0)
+                chunks.append(Chunk(source, piece))
     if not chunks:
-        raise UserError(f"documents: {folder} has no {'/'.join(SUFFIXES)} files with text")
+        raise UserError(f"documents: {shown(folder)} has no {'/'.join(SUFFIXES)} files with text")
     return chunks
 
 
@@ -186,11 +209,9 @@ def rag_prompts(examples: list[dict], documents: str, cfg: dict[str, Any]) -> tu
 
 def documents_folder(data_config: str | None) -> str | None:
     """configs/data.yaml `documents:` (a folder), or None when the file or the key is absent."""
-    import yaml
-
-    if not data_config or not Path(data_config).is_file():
+    if not data_config or not Path(data_config).exists():
         return None
-    data = yaml.safe_load(Path(data_config).read_text(encoding="utf-8")) or {}
+    data = read_config(data_config)
     folder = data.get("documents") if isinstance(data, dict) else None
     return str(folder) if folder else None
 
@@ -209,7 +230,7 @@ def baseline(cfg: dict, examples: list[dict], backend: Any, cache: Any, timings:
     rag_out = run_pass(backend, "base", prompts, cache, cfg, timings, "rag")
     rag_v = rp.vectors(metrics, rag_out, examples, cfg, against=base_out)
     k, recall = info["top_k"], info.get(f"recall_at_{info['top_k']}")
-    print(f"RAG baseline: {info['chunks']} chunks from {documents}, {info['retriever']}, top {k}"
+    print(f"RAG baseline: {info['chunks']} chunks from {shown(documents)}, {info['retriever']}, top {k}"
           + (f"; recall@{k} {recall:.3f}" if recall is not None else ""))
     return {"retrieval": info, "vs_zero_shot": rp.compare(cfg, metrics, base_v, rag_v)}
 
@@ -240,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = settings(args.config)
     folder = args.documents or documents_folder(args.data_config)
     if not folder:
-        raise UserError(f"{args.data_config}: documents: not set — name your folder of .txt/.md files")
+        raise UserError(f"{shown(args.data_config)}: documents: not set — name your folder of .txt/.md files")
     retriever = Retriever(load_chunks(folder, cfg["chunk_words"], cfg["overlap_words"]), cfg)
     for c in retriever.top(args.query, cfg["top_k"]):
         print(f"[{c.source}] {c.text[:200]}")

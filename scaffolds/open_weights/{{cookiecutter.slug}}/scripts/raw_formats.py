@@ -11,13 +11,18 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import json
+import math
+import os
 import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from inputs import file_problem, read_text, shown
 
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -32,6 +37,7 @@ ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant"
          "chatgpt": "assistant", "model": "assistant", "bot": "assistant", "tool": "tool",
          "function": "tool", "observation": "tool"}
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long tickets and documents fit in one cell
+MAX_RAW_BYTES = 2 << 30  # a text file is read whole: past 2 GB, convert it to Parquet or split it
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,8 @@ def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for f in files:
-        if f is not path:
-            digest.update(str(f.relative_to(path)).encode("utf-8") + b"\0")
+        if f is not path:  # os.fsencode: a name that is not UTF-8 is hashed as its bytes
+            digest.update(os.fsencode(f.relative_to(path)) + b"\0")
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
@@ -55,49 +61,60 @@ def sha256_of(path: Path) -> str:
 
 
 def is_hub_name(source: str) -> bool:
-    return not Path(source).exists() and bool(HUB_NAME.match(source)) and not Path(source).suffix
+    """owner/name with nothing at that path (not even a dangling link): a Hugging Face Hub dataset."""
+    return bool(HUB_NAME.match(source)) and not Path(source).suffix and not os.path.lexists(source)
 
 
 def read_records(source: str) -> Iterator[tuple[str, Any]]:
     """(where, record) for every record of one raw input; a UserError-worthy problem raises ValueError."""
-    path = Path(source)
+    path, name = Path(source), shown(source)
     if is_hub_name(source):
         yield from _read_hf(source, hub=True)
         return
-    if not path.exists():
-        raise ValueError(f"{source}: not found — give a CSV, TSV, JSONL, JSON or Parquet file, a dataset "
+    problem = file_problem(path)
+    if problem and problem.startswith("file not found"):
+        raise ValueError(f"{name}: not found — give a CSV, TSV, JSONL, JSON or Parquet file, a dataset "
                          "folder, or a Hugging Face dataset name (owner/name)")
-    if path.is_dir():
+    if problem and path.is_dir():
         yield from _read_hf(source, hub=False)
         return
+    if problem:  # a FIFO, a device, a dangling link: reading one could wait forever
+        raise ValueError(f"{name}: {problem}")
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
-        yield from ((f"{source} row {i}", rec) for i, rec in enumerate(_read_parquet(path), 1))
+        yield from ((f"{name} row {i}", rec) for i, rec in enumerate(_read_parquet(path), 1))
         return
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is tolerated
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{source}: not UTF-8 at byte {exc.start} — re-encode the file as UTF-8") from None
+    if suffix not in (*TEXT_SUFFIXES, *JSONL_SUFFIXES, ".json"):
+        raise ValueError(f"{name}: unknown file type {shown(suffix or '(none)')!r} — use .csv, .tsv, .jsonl, "
+                         ".json or .parquet (rename the file if its content is one of these)")
+    text = read_text(path, MAX_RAW_BYTES, "utf-8-sig")  # a byte-order mark is tolerated
     if suffix in TEXT_SUFFIXES:
-        yield from _read_csv(source, text, TEXT_SUFFIXES[suffix])
+        yield from _read_csv(name, text, TEXT_SUFFIXES[suffix])
     elif suffix in JSONL_SUFFIXES:
-        yield from _read_jsonl(source, text)
-    elif suffix == ".json":
-        yield from _read_json(source, text)
+        yield from _read_jsonl(name, text)
     else:
-        raise ValueError(f"{source}: unknown file type {suffix or '(none)'!r} — use .csv, .tsv, .jsonl, .json "
-                         "or .parquet (rename the file if its content is one of these)")
+        yield from _read_json(name, text)
 
 
 def _read_csv(source: str, text: str, delimiter: str) -> Iterator[tuple[str, Any]]:
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter)
-    header = next(reader, None)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ValueError(f"{source} line 1: not a valid header ({exc}) — the first line names the columns") from None
     if not header:
         return
     header = [h.strip() for h in header]
     start = reader.line_num + 1
-    for row in reader:
+    while True:
         where = f"{source} line {start}"
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a NUL byte, a quote left open at the end of the file
+            raise ValueError(f"{where}: not valid CSV ({exc}) — fix the line (quote cells that contain quotes "
+                             "or line breaks) and save the file as plain text") from None
         start = reader.line_num + 1
         if not any(cell.strip() for cell in row):
             continue
@@ -117,6 +134,9 @@ def _read_jsonl(source: str, text: str) -> Iterator[tuple[str, Any]]:
         except json.JSONDecodeError as exc:
             yield f"{source} line {n}", Invalid(f"not valid JSON ({exc.msg}) — one JSON object per line")
             continue
+        except (RecursionError, ValueError) as exc:  # nested thousands deep; an integer of thousands of digits
+            yield f"{source} line {n}", Invalid(f"not usable JSON ({_json_why(exc)}) — one flat JSON object per line")
+            continue
         yield f"{source} line {n}", record if isinstance(record, dict) else Invalid(
             f"a JSON {type(record).__name__}, not an object — one JSON object per line")
 
@@ -127,6 +147,8 @@ def _read_json(source: str, text: str) -> Iterator[tuple[str, Any]]:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{source}: not valid JSON (line {exc.lineno}: {exc.msg}) — a JSON array of objects, "
                          "or one object per line in a .jsonl file") from None
+    except (RecursionError, ValueError) as exc:
+        raise ValueError(f"{source}: not usable JSON ({_json_why(exc)}) — a JSON array of flat objects") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
     if not isinstance(data, list):
@@ -137,7 +159,21 @@ def _read_json(source: str, text: str) -> Iterator[tuple[str, Any]]:
             f"a JSON {type(record).__name__}, not an object")
 
 
+def _json_why(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())[:120]
+
+
 def _read_parquet(path: Path) -> list[dict]:
+    try:
+        return _parquet_rows(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow's and pandas' many error types all mean: cannot read it
+        if isinstance(exc, ValueError) and "pip install" in str(exc):
+            raise
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise ValueError(f"{shown(path)}: not a readable Parquet file ({why}) — is it complete?") from None
+
+
+def _parquet_rows(path: Path) -> list[dict]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -147,11 +183,11 @@ def _read_parquet(path: Path) -> list[dict]:
     try:
         import pandas as pd
     except ImportError:
-        raise ValueError(f"{path}: reading Parquet needs pyarrow — pip install pyarrow") from None
+        raise ValueError(f"{shown(path)}: reading Parquet needs pyarrow — pip install pyarrow") from None
     try:
         return pd.read_parquet(path).to_dict(orient="records")
     except ImportError as exc:
-        raise ValueError(f"{path}: reading Parquet needs pyarrow ({exc}) — pip install pyarrow") from None
+        raise ValueError(f"{shown(path)}: reading Parquet needs pyarrow ({exc}) — pip install pyarrow") from None
 
 
 def _read_hf(source: str, hub: bool) -> Iterator[tuple[str, Any]]:
@@ -159,8 +195,8 @@ def _read_hf(source: str, hub: bool) -> Iterator[tuple[str, Any]]:
     try:
         import datasets
     except ImportError:
-        raise ValueError(f"{source}: reading a Hugging Face dataset needs `datasets` — pip install datasets") \
-            from None
+        raise ValueError(f"{shown(source)}: reading a Hugging Face dataset needs `datasets` — pip install "
+                         "datasets") from None
     try:
         if not hub and any((Path(source) / m).exists() for m in HF_DISK_MARKERS):
             data = datasets.load_from_disk(source)
@@ -169,11 +205,11 @@ def _read_hf(source: str, hub: bool) -> Iterator[tuple[str, Any]]:
     except Exception as exc:  # noqa: BLE001 - the loader's many failure types all mean: cannot read it
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         what = "no such file or folder here, and as a Hugging Face Hub dataset" if hub else "as a dataset folder"
-        raise ValueError(f"{source}: {what} it cannot be loaded ({reason}) — check the path or name (a Hub "
-                         "dataset needs the network, or HF_DATASETS_OFFLINE=1 and the cache)") from None
+        raise ValueError(f"{shown(source)}: {what} it cannot be loaded ({shown(reason)}) — check the path or name "
+                         "(a Hub dataset needs the network, or HF_DATASETS_OFFLINE=1 and the cache)") from None
     splits = data.items() if isinstance(data, dict) else [(None, data)]
     for split, part in splits:
-        label = f"{source} [{split}]" if split else source
+        label = f"{shown(source)} [{shown(split)}]" if split else shown(source)
         for i, record in enumerate(part, 1):
             yield f"{label} row {i}", record
 
@@ -194,7 +230,7 @@ def _messages(value: Any, name: str) -> list[dict]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except (RecursionError, ValueError):
             raise ValueError(f"{name} is text, not a JSON list of messages") from None
     if not isinstance(value, list) or not value:
         raise ValueError(f"{name} must be a non-empty list of messages")
@@ -263,22 +299,38 @@ def time_key(value: Any, name: str) -> float:
     if isinstance(value, bool) or value is None or value == "":
         raise ValueError(f"{name} is empty — every row needs a time to split by time")
     if isinstance(value, (int, float)):
-        return float(value)
+        return _finite(value, name)
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
     if isinstance(value, str):
         text = value.strip()
         try:
-            return float(text)
+            number = float(text)
         except ValueError:
             pass
+        else:
+            return _finite(number, name)
         try:
             value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"{name} {value!r} is not an ISO date/time (2024-05-01 or 2024-05-01T12:00:00Z) "
                              "or a Unix timestamp") from None
     if hasattr(value, "timestamp"):
-        if getattr(value, "tzinfo", None) is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return float(value.timestamp())
+        try:
+            if getattr(value, "tzinfo", None) is None:
+                value = value.replace(tzinfo=dt.timezone.utc)
+            return _finite(float(value.timestamp()), name)
+        except (OverflowError, OSError, TypeError) as exc:
+            raise ValueError(f"{name} {shown(value)!r} is out of range ({exc})") from None
     raise ValueError(f"{name} is a {type(value).__name__}, not a date/time")
+
+
+def _finite(value: float | int, name: str) -> float:
+    """A Unix timestamp that a float holds and that is finite (NaN would make the time split arbitrary)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{name} {str(value)[:40]} is not a finite time — use an ISO date/time or a Unix timestamp")
+    return number

@@ -27,7 +27,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared modules beside this script
 
 import numpy as np  # noqa: E402
-from common import UserError, refuse_overwrite, report_dry_run, run  # noqa: E402
+from common import (  # noqa: E402
+    UserError,
+    check_output,
+    file_problem,
+    read_text,
+    refuse_overwrite,
+    report_dry_run,
+    run,
+    shown,
+)
 from data_format import (  # noqa: E402, F401 - BOM and check_schema are re-exported for bench/
     BOM,
     MAX_FINDINGS_PER_CODE,
@@ -157,7 +166,7 @@ def check_chunk(chunk: list[tuple[int, bytes]]) -> dict[str, Any]:
 
 def scan_file(path: Path, pool: Any, workers: int) -> FileScan:
     """Stream one file through check_chunk, with at most 2 batches per worker in flight."""
-    scan = FileScan(str(path))
+    scan = FileScan(shown(path))  # the name as findings and the report show it
     step, close = make_progress(path)
     chunks = read_chunks(path, scan, step)
     if pool is None or path.stat().st_size < PARALLEL_MIN_BYTES:
@@ -234,21 +243,24 @@ def print_summary(scans: list[FileScan], report: dict[str, Any]) -> None:
 def train_config(config: str | None) -> dict[str, Any]:
     """The tokenizer and length limit of the TRL train config (configs/train.yaml when present)."""
     import yaml
+    from inputs import MAX_CONFIG_BYTES
 
     path = Path(config or "configs/train.yaml")
-    if not path.is_file():
-        if config:
-            raise UserError(f"--config {config}: file not found")
+    if not config and file_problem(path):
         return {}
     try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+        cfg = yaml.safe_load(read_text(path, MAX_CONFIG_BYTES)) or {}
+    except ValueError as exc:  # not a file, too big, not UTF-8
+        raise UserError(f"--config {exc}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else " ".join(str(exc).split())
+        raise UserError(f"{shown(path)}: not valid YAML ({why})") from None
     if not isinstance(cfg, dict):
-        raise UserError(f"{path}: expected TRL keys (key: value lines), got a {type(cfg).__name__}")
+        raise UserError(f"{shown(path)}: expected TRL keys (key: value lines), got a {type(cfg).__name__}")
     for key, kind in (("model_name_or_path", str), ("max_length", int)):
         if cfg.get(key) is not None and (not isinstance(cfg[key], kind) or isinstance(cfg[key], bool)):
-            raise UserError(f"{path}: {key}: {cfg[key]!r} is not {'text' if kind is str else 'a whole number'}")
+            want = "text" if kind is str else "a whole number"
+            raise UserError(f"{shown(path)}: {key}: {shown(repr(cfg[key])[:80])} is not {want}")
     return cfg
 
 
@@ -268,10 +280,13 @@ def main(
     With `dry_run`, check the options and the train config and name the input files; read no data.
     """
     cfg = train_config(config)
-    if report_path and not Path(report_path).resolve().parent.is_dir():
-        raise UserError(f"--report {report_path}: its folder does not exist; create it first")
+    if report_path:
+        check_output(report_path, "--report")
+        if not Path(report_path).resolve().parent.is_dir():
+            raise UserError(f"--report {shown(report_path)}: its folder does not exist; create it first")
     refuse_overwrite(report_path, [train, heldout, config], "--report")
     if report_path:  # the token-length chart goes beside the report
+        check_output(Path(report_path).with_suffix(".png"), "--report (its .png)")
         refuse_overwrite(Path(report_path).with_suffix(".png"), [train, heldout, config], "--report (its .png)")
     if max_seq_length is not None and max_seq_length < 1:
         raise UserError("--max-seq-length must be a positive number of tokens")
@@ -282,8 +297,8 @@ def main(
     if dry_run:
         return report_dry_run("the validation settings", {"train": train, "heldout": heldout})
     for p in (train, heldout):
-        if p is not None and not Path(p).is_file():
-            raise UserError(f"{p}: file not found")
+        if p is not None and (problem := file_problem(p)):
+            raise UserError(f"{shown(p)}: {problem}")
     max_len = max_seq_length if max_seq_length is not None else cfg.get("max_length")
     tok, note = load_tokenizer(tokenizer or cfg.get("model_name_or_path"))
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
@@ -372,7 +387,7 @@ def main(
         Path(report_path).write_text(
             json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        print(f"report: {report_path}")
+        print(f"report: {shown(report_path)}")
         import charts
 
         lengths = {scan.path: scan.lengths.tolist() for scan in scans}
@@ -395,8 +410,8 @@ def cli(argv: list[str] | None = None) -> int:
     try:
         return main(a.train, a.heldout, a.report, a.tokenizer, a.max_seq_length, a.config, a.workers,
                     a.near_dup_threshold, a.dry_run)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{type(exc).__name__}: {exc}") from None
+    except ValueError as exc:  # OSError: common.run names the file
+        raise UserError(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
 
 
 if __name__ == "__main__":
