@@ -20,8 +20,9 @@ from typing import Any
 from common import UserError, read_text, shown
 
 MAX_LORA_RANK = 1 << 16  # far above any rank in use (vLLM's largest is 512): a larger r is a corrupt config
-SIZE_MISMATCH = re.compile(r"size mismatch for (\S+?): copying a param with shape (.+?) from checkpoint, the shape "
-                           r"in current model is (.+?)\.?(?:\s|$)")
+SIZE = r"torch\.Size\((\[[^\]]*\])\)"
+SIZE_MISMATCH = re.compile(rf"size mismatch for (\S+?): copying a param with shape {SIZE} from checkpoint, the shape "
+                           rf"in current model is {SIZE}")
 
 
 def detail(exc: BaseException) -> str:
@@ -53,7 +54,7 @@ def adapter_problem(folder: Path, base: str, exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     found = SIZE_MISMATCH.search(text)
     if found:
-        name, theirs, ours = (g.replace("torch.Size", "") for g in found.groups())
+        name, theirs, ours = found.groups()
         return misfit_adapter(folder, base, f"{name} is {theirs} in the adapter but {ours} in the model")
     if "not found in the base model" in text or "Target modules" in text:
         return misfit_adapter(folder, base, f"its target modules are not in the model ({shown(text[:160])})")

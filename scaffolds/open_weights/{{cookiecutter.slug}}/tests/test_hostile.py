@@ -277,6 +277,8 @@ def test_every_adapter_loader_names_the_folder_and_the_fix(tiny_adapter: Path, t
         assert "\n" not in line and f"adapter: {adapter}" in line and "--adapter" in line, line
         if how in MISFITS:
             assert "does not fit base_model" in line and "--base-model" in line, line
+        if how == "r_mismatch":
+            assert "lora_A.default.weight is [4, 64] in the adapter but [8, 64] in the model" in line, line
     assert not (tmp_path / "merged").exists() and not (tmp_path / "merged.partial").exists()
 
 
