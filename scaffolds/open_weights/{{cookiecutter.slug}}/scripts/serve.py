@@ -37,6 +37,7 @@ from common import UserError, check_device, load_config, run, shown  # noqa: E40
 
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the values vLLM accepts for --max-lora-rank
 MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_TOKENS = 1 << 16  # max_tokens of one request: past this it is a typo, not a request
 
 
 def adapter_rank(adapter: Path) -> int | None:
@@ -132,20 +133,36 @@ def make_handler(models: Models, default_max_tokens: int) -> type[BaseHTTPReques
                 if length > MAX_BODY_BYTES:
                     self._error(413, "request body too large")
                     return
+                if length < 0:  # read(-1) would wait for the client to close the connection
+                    raise ValueError(f"Content-Length {length}")
                 body = json.loads(self.rfile.read(length))
                 model, messages = body["model"], body["messages"]
-                if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-                    raise TypeError("messages must be a list of {role, content}")
+                if not isinstance(model, str):
+                    raise TypeError("model must be a name")
+                if model not in models.names:
+                    self._error(404, f"model {model!r} is not served; models: {sorted(models.names)}",
+                                "model_not_found")
+                    return
+                if not isinstance(messages, list) or not messages or not all(
+                        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                        for m in messages):
+                    raise TypeError("messages must be a non-empty list of {role, content} with text content")
                 max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens")
                                  or default_max_tokens)
-            except (ValueError, KeyError, TypeError) as exc:
-                self._error(400, f"not a chat completion request: {type(exc).__name__}: {exc}")
+                if not 1 <= max_tokens <= MAX_TOKENS:
+                    raise ValueError(f"max_tokens {max_tokens} is outside [1, {MAX_TOKENS}]")
+            except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+                self._error(400, f"not a chat completion request: {type(exc).__name__}: {str(exc)[:200]}")
                 return
-            if model not in models.names:
-                self._error(404, f"model {model!r} is not served; models: {sorted(models.names)}",
-                            "model_not_found")
+            try:
+                text, prompt_tokens, completion_tokens = models.complete(model, messages, max_tokens)
+            except Exception as exc:  # noqa: BLE001 - e.g. a chat template that rejects the roles: one line, not a
+                # traceback, and the server keeps serving
+                print(f"error: request failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
+                      file=sys.stderr)
+                self._error(400 if isinstance(exc, (ValueError, TypeError)) else 500,
+                            f"the model could not answer: {type(exc).__name__}: {str(exc)[:200]}", "generation_failed")
                 return
-            text, prompt_tokens, completion_tokens = models.complete(model, messages, max_tokens)
             self._send(200, {
                 "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
                 "created": int(time.time()), "model": model,

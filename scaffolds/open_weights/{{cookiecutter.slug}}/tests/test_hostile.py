@@ -159,6 +159,8 @@ def test_device_cuda_without_cuda_is_one_line(tmp_path: Path) -> None:
     cfg.write_text((ROOT / "configs/eval.yaml").read_text())
     proc = script("evaluate.py", "--config", str(cfg), "--device", "cuda", cwd=ROOT)
     one_error_line(proc, "CUDA is not available", "--device cpu")
+    proc = script("serve.py", "--config", str(cfg), "--device", "cuda", "--backend", "local", cwd=ROOT)
+    one_error_line(proc, "CUDA is not available", "--device cpu")
 
 
 # ---------------------------------------------------------------- 4. a corrupt adapter folder

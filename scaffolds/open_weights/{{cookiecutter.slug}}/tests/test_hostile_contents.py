@@ -217,3 +217,67 @@ def test_serve_dry_run_on_fuzzed_adapter_configs(tmp_path: Path) -> None:
         assert (adapter / "adapter_config.json").read_bytes() == content
 
     check()
+
+
+# ---------------------------------------------------------------- serve.py: hostile requests
+class StrictModels:
+    """serve.Models' interface; like a real chat template it rejects a conversation that does not end on a user."""
+
+    names = {"org/base": "base", "tuned": "tuned"}
+
+    def complete(self, model: str, messages: list[dict], max_tokens: int) -> tuple[str, int, int]:
+        if messages[-1]["role"] != "user":
+            raise ValueError("Conversation roles must alternate user/assistant/user/assistant/...")
+        return "ok", 1, 1
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=8)
+
+
+def test_serve_answers_hostile_requests_with_json_errors(capsys: pytest.CaptureFixture) -> None:
+    """Whatever a client posts (any JSON, a body nested 100,000 deep, max_tokens of 1e400 or -1, a model name that
+    is a list, a conversation the template rejects), the local server answers with a status and a JSON body, keeps
+    serving, and prints no traceback."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    import serve
+
+    httpd = serve.ThreadingHTTPServer(("127.0.0.1", 0), serve.make_handler(StrictModels(), 8))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1/chat/completions"
+    good = {"model": "tuned", "messages": [{"role": "user", "content": "hi"}]}
+
+    def post(data: bytes) -> int:
+        req = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                json.loads(resp.read())
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            assert "error" in json.loads(exc.read())
+            return exc.code
+
+    hostile = [b"[" * 100_000 + b"]" * 100_000, b"\xff", b"", json.dumps({**good, "max_tokens": 1e400}).encode(),
+               b'{"model": "tuned", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1e400}',
+               json.dumps({**good, "max_tokens": -1}).encode(), json.dumps({**good, "model": ["tuned"]}).encode(),
+               json.dumps({**good, "messages": [{"role": "assistant", "content": "hi"}]}).encode(),
+               json.dumps({**good, "messages": [{"role": "user", "content": 5}]}).encode()]
+
+    @hypothesis.settings(max_examples=40, **FUZZ)
+    @hypothesis.given(body=st.one_of(st.sampled_from(hostile), JSON.map(lambda v: json.dumps(v).encode()),
+                                     st.dictionaries(st.sampled_from(["model", "messages", "max_tokens"]), JSON)
+                                     .map(lambda d: json.dumps({**good, **d}).encode())))
+    def check(body: bytes) -> None:
+        assert post(body) in (200, 400, 404, 413, 500)
+
+    try:
+        check()
+        assert post(json.dumps(good).encode()) == 200  # still serving
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "Traceback" not in capsys.readouterr().err
