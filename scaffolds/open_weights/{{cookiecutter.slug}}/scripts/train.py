@@ -544,6 +544,24 @@ def local_files(cfg: dict[str, Any]) -> dict[str, str]:
     return named
 
 
+# Keys whose type TRL's parser passes through unchecked (a wrong one fails later, deep in a library).
+TEXT_KEYS = ("output_dir", "model_name_or_path", "dataset_name")
+
+
+def type_problems(cfg: dict[str, Any], where: str) -> list[str]:
+    """`where: key: what — fix` for the keys TRL would accept with a type that breaks the run later."""
+    problems = []
+    for key in TEXT_KEYS:
+        if key in cfg and (not isinstance(cfg[key], str) or not cfg[key].strip()):
+            problems.append(f"{where}: {key}: {cfg[key]!r} must be a folder or model name (text) — quote it")
+    targets = cfg.get("lora_target_modules")
+    if targets is not None and not (isinstance(targets, str) or (
+            isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets))):
+        problems.append(f"{where}: lora_target_modules: {targets!r} must be all-linear or a list of module "
+                        "names — e.g. [q_proj, v_proj]")
+    return problems
+
+
 def dry_run(argv: list[str], cfg: dict[str, Any], settings: dict[str, Any], ftplan_path: Path,
             patience: int | None) -> int:
     """Check the train config with TRL's parser (when installed) and name the data files; load no model."""
@@ -570,7 +588,8 @@ def cli(argv: list[str]) -> int:
     patience = patience_of(flag, settings)
     cfg_path = config_path(argv)
     cfg = read_config(cfg_path)
-    problems = mixture_problems(cfg, str(cfg_path or "--datasets"))
+    where = str(cfg_path or "the command line")
+    problems = type_problems(cfg, where) + mixture_problems(cfg, str(cfg_path or "--datasets"))
     if problems:
         raise UserError("\n".join(problems))
     if dry:
