@@ -101,11 +101,25 @@ def test_stock_trl_sft_runs_both_configs(lora_repo):
                             "--output_dir", str(out / "smoke")],
                            cwd=lora_repo, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT)
     assert smoke.returncode == 0, smoke.stderr[-3000:]
-    train = subprocess.run([*trl, "sft", "--config", "configs/train.yaml", "--model_name_or_path", "smoke/model",
-                            "--dataset_name", "smoke/data", "--use_cpu", "true", "--bf16", "false",
-                            "--max_steps", "2", "--output_dir", str(out / "train")],
+    # train.yaml's forgetting mix, with its entries local (no Hub here): your rows, and a general chat file.
+    cfg = yaml.safe_load((lora_repo / "configs" / "train.yaml").read_text(encoding="utf-8"))
+    general = out / "general.jsonl"
+    general.parent.mkdir(parents=True, exist_ok=True)
+    general.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"general {i}"},
+                                                        {"role": "assistant", "content": f"answer {i}"}]}) + "\n"
+                               for i in range(40)), encoding="utf-8")
+    assert cfg["datasets"][0]["path"] == "data"
+    cfg["datasets"][0]["path"] = "smoke/data"
+    cfg["datasets"][1].update(path="json", data_files=str(general), split="train")
+    local = out / "train-local.yaml"
+    local.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    train = subprocess.run([*trl, "sft", "--config", str(local), "--model_name_or_path", "smoke/model",
+                            "--use_cpu", "true", "--bf16", "false", "--max_steps", "2",
+                            "--eval_strategy", "no", "--load_best_model_at_end", "false",  # as train.yaml's header says
+                            "--output_dir", str(out / "train")],
                            cwd=lora_repo, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT)
     assert train.returncode == 0, train.stderr[-3000:]
+    assert "--eval_strategy no --load_best_model_at_end false" in (lora_repo / "configs/train.yaml").read_text()
 
 
 def test_make_smoke_qlora(tmp_path_factory):

@@ -197,7 +197,9 @@ TRAIN_HEADER = """\
 # Training config for {slug}: TRL SFT ({method}) of {model}, written by ftplan {version} on {today}.
 #
 # Run it:           make train            (= python scripts/train.py --config configs/train.yaml)
-# Or stock TRL:     trl sft --config configs/train.yaml
+# Or stock TRL:     trl sft --config configs/train.yaml --eval_strategy no --load_best_model_at_end false
+#                   (with `datasets:` stock TRL evaluates only on a split of the mix, which has none: train.py
+#                   takes validation from dataset_name, stock TRL trains without it)
 # Override a value: python scripts/train.py --config configs/train.yaml --learning_rate 1e-4 --max_steps 200
 #                   (every key below is also a CLI flag; flags win over this file)
 # Multi-GPU (one node):
