@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -25,3 +27,12 @@ def plan_for(name: str, today: date = TODAY):
 @pytest.fixture(scope="session")
 def plans():
     return {p.name: plan_for(p.name)[1] for p in sorted(EXAMPLES.glob("*.yaml"))}
+
+
+def load_module(path: Path, name: str) -> ModuleType:
+    """A generated repo's script (or a bench file) imported from its path, without installing it."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -25,7 +25,7 @@ from generator.plan import build_plan
 from generator.plan.settings import load_settings
 from generator.render.scaffold import write_scaffold
 from generator.render.trl import dpo_yaml
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, load_module
 
 TODAY = date(2026, 11, 25)
 LABELS = ["sports", "music", "food", "travel"]
@@ -133,13 +133,8 @@ def test_pairwise_success_without_pairs_still_plans_the_stage(tmp_path: Path) ->
 def test_sft_then_dpo_on_the_tiny_model(with_pairs, tmp_path: Path) -> None:
     """make train's script, then make dpo's, with the rendered configs on the tiny model: rewards are logged."""
     pytest.importorskip("peft")
-    import importlib.util
-
     repo, plan = with_pairs
-    spec = importlib.util.spec_from_file_location("ftplan_tiny", repo / "scripts/make_tiny_model.py")
-    assert spec is not None and spec.loader is not None
-    tiny = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tiny)
+    tiny = load_module(repo / "scripts/make_tiny_model.py", "ftplan_tiny")
     smoke = tmp_path / "smoke"
     tiny.main(smoke, "lora", seed=0)
     rows = [json.loads(line) for line in (smoke / "data/train.jsonl").read_text(encoding="utf-8").splitlines()]

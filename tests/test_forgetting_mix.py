@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib.util
 import json
 import os
 import subprocess
@@ -27,7 +26,7 @@ from generator.plan import build_plan
 from generator.plan.settings import load_settings
 from generator.render.scaffold import write_scaffold
 from generator.render.trl import mixture_entries, train_yaml
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, load_module
 
 TODAY = date(2026, 11, 25)
 SCRIPTS = Path(__file__).resolve().parents[1] / "scaffolds/open_weights/{{cookiecutter.slug}}/scripts"
@@ -36,11 +35,7 @@ GENERAL_ROWS = 40
 
 def load_train():
     sys.path.insert(0, str(SCRIPTS))
-    spec = importlib.util.spec_from_file_location("ftplan_train_script", SCRIPTS / "train.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(SCRIPTS / "train.py", "ftplan_train_script")
 
 
 @pytest.fixture(scope="module")
@@ -212,10 +207,7 @@ def test_train_runs_the_planned_mix_on_a_local_general_set(baked, tmp_path: Path
     pytest.importorskip("torch")
     pytest.importorskip("peft")
     repo, plan = baked
-    spec = importlib.util.spec_from_file_location("ftplan_tiny", repo / "scripts/make_tiny_model.py")
-    assert spec is not None and spec.loader is not None
-    tiny = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tiny)
+    tiny = load_module(repo / "scripts/make_tiny_model.py", "ftplan_tiny")
     smoke = tmp_path / "smoke"
     tiny.main(smoke, "lora", seed=0)
     cfg = yaml.safe_load((repo / "configs/smoke.yaml").read_text(encoding="utf-8"))
